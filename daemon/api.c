@@ -1,0 +1,515 @@
+/*
+ * api: the HTTP core. libmicrohttpd calls api_access() several times per request: first with
+ * the head (route, auth, method and size are decided there, before any body byte is read), then
+ * once per body chunk, then once more to answer. The route table below is the whole API at a
+ * glance. Every answer goes through api_reply_json / api_reply_error, so the error shape and the
+ * common headers are the same everywhere.
+ */
+#include "api_internal.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "airlock_limits.h"
+#include "log.h"
+#include "token.h"
+
+static const struct api_route routes[] = {
+    {"GET", "/healthz", api_healthz, false, false},
+    {"GET", "/v1/policies", api_policies_list, true, false},
+    {"POST", "/v1/policies/reload", api_policies_reload, true, true},
+    {"GET", "/v1/policies/{}", api_policies_get, true, false},
+    {"POST", "/v1/policies/{}/check", api_policies_check, true, true},
+};
+
+/* ---- replies ---- */
+
+static enum MHD_Result
+queue(struct api_request *req, unsigned status, struct MHD_Response *resp)
+{
+    enum MHD_Result r;
+
+    if (!resp)
+        return MHD_NO; /* out of memory: libmicrohttpd closes the connection */
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    r = MHD_queue_response(req->conn, status, resp);
+    MHD_destroy_response(resp);
+    req->answered = true;
+    req->status = status;
+    return r;
+}
+
+static struct MHD_Response *
+json_response(json_t *json)
+{
+    char *text = json_dumps(json, JSON_COMPACT);
+    struct MHD_Response *resp;
+    size_t len;
+
+    if (!text)
+        return NULL;
+    len = strlen(text);
+    text[len] = '\0';
+    resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return NULL;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    return resp;
+}
+
+enum MHD_Result
+api_reply_json(struct api_request *req, unsigned status, json_t *json)
+{
+    struct MHD_Response *resp;
+
+    if (!json)
+        return api_reply_error(req, 500, "internal", "out of memory");
+    resp = json_response(json);
+    json_decref(json);
+    if (!resp)
+        return MHD_NO;
+    return queue(req, status, resp);
+}
+
+static struct MHD_Response *
+error_response(const char *code, const char *message)
+{
+    json_t *j = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+    struct MHD_Response *resp;
+
+    if (!j)
+        return NULL;
+    resp = json_response(j);
+    json_decref(j);
+    return resp;
+}
+
+enum MHD_Result
+api_reply_error(struct api_request *req, unsigned status, const char *code, const char *fmt, ...)
+{
+    char msg[ERR_MSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return queue(req, status, error_response(code, msg));
+}
+
+enum MHD_Result
+api_reply_err(struct api_request *req, unsigned status, const struct err *err)
+{
+    return api_reply_error(req, status, status == 500 ? "internal" : "bad_request", "%s",
+                           err->message);
+}
+
+/* ---- bodies ---- */
+
+static size_t
+json_depth(json_t *j)
+{
+    size_t max = 0;
+    const char *k;
+    json_t *v;
+    size_t i;
+
+    if (json_is_object(j)) {
+        json_object_foreach(j, k, v)
+        {
+            size_t d = json_depth(v);
+            max = d > max ? d : max;
+        }
+        return max + 1;
+    }
+    if (json_is_array(j)) {
+        json_array_foreach(j, i, v)
+        {
+            size_t d = json_depth(v);
+            max = d > max ? d : max;
+        }
+        return max + 1;
+    }
+    return 0;
+}
+
+json_t *
+api_body_object(struct api_request *req, enum MHD_Result *ret_result)
+{
+    json_error_t jerr;
+    json_t *j;
+
+    if (!req->body || req->body_len == 0) {
+        *ret_result = api_reply_error(req, 400, "bad_request", "body: a JSON object is required");
+        return NULL;
+    }
+    j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) {
+        *ret_result =
+            api_reply_error(req, 400, "bad_request", "body: invalid JSON at line %d column %d: %s",
+                            jerr.line, jerr.column, jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        *ret_result = api_reply_error(req, 400, "bad_request", "body: must be a JSON object");
+        return NULL;
+    }
+    if (json_depth(j) > API_JSON_DEPTH_MAX) {
+        json_decref(j);
+        *ret_result = api_reply_error(req, 400, "bad_request", "body: nested deeper than %d levels",
+                                      API_JSON_DEPTH_MAX);
+        return NULL;
+    }
+    return j;
+}
+
+int
+api_check_fields(json_t *obj, const char *const *allowed, struct err *err)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(obj, key, v)
+    {
+        bool ok = false;
+        for (const char *const *a = allowed; *a && !ok; a++)
+            ok = strcmp(*a, key) == 0;
+        if (!ok)
+            return err_set(err, EINVAL, "bad_request", "body.%.64s: unknown field", key);
+    }
+    return 0;
+}
+
+/* ---- routing ---- */
+
+/* Matches path against pattern; fills params (malloc'd) on success. */
+static bool
+route_match(const char *pattern, const char *path, char **params)
+{
+    size_t np = 0;
+
+    while (*pattern && *path) {
+        if (pattern[0] == '{' && pattern[1] == '}') {
+            size_t len = strcspn(path, "/");
+            if (len == 0 || np == API_PARAMS_MAX)
+                return false;
+            params[np] = strndup(path, len);
+            if (!params[np])
+                return false;
+            np++;
+            path += len;
+            pattern += 2;
+            continue;
+        }
+        if (*pattern != *path)
+            return false;
+        pattern++;
+        path++;
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+static void
+params_free(char **params)
+{
+    for (size_t i = 0; i < API_PARAMS_MAX; i++) {
+        free(params[i]);
+        params[i] = NULL;
+    }
+}
+
+/* Finds the route for method+path. Sets *path_known when some route has this path. */
+static const struct api_route *
+route_find(struct api_request *req, bool *path_known, char *allow, size_t allow_n)
+{
+    const struct api_route *found = NULL;
+
+    *path_known = false;
+    allow[0] = '\0';
+    for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+        char *params[API_PARAMS_MAX] = {0};
+        if (!route_match(routes[i].pattern, req->url, params))
+            continue;
+        *path_known = true;
+        size_t used = strlen(allow);
+        snprintf(allow + used, allow_n - used, "%s%s", used ? ", " : "", routes[i].method);
+        bool same = strcmp(routes[i].method, req->method) == 0 ||
+                    (strcmp(req->method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0);
+        if (same && !found) {
+            found = &routes[i];
+            memcpy(req->params, params, sizeof(params));
+        } else {
+            params_free(params);
+        }
+    }
+    return found;
+}
+
+/* The body types the API reads as JSON: application/json (and +json types), none at all, and
+ * application/x-www-form-urlencoded, which is what `curl -d` sends unless told otherwise. The
+ * body must still be JSON. Accepting the form type opens no cross-site hole: a browser cannot
+ * attach the bearer token to a cross-origin form post, and there are no cookies. */
+static bool
+is_json_type(const char *ct)
+{
+    static const char *const types[] = {"application/json", "application/x-www-form-urlencoded"};
+    size_t len;
+
+    if (!ct || !*ct)
+        return true;
+    len = strcspn(ct, "; \t");
+    for (size_t i = 0; i < ARRAY_SIZE(types); i++)
+        if (len == strlen(types[i]) && strncasecmp(ct, types[i], len) == 0)
+            return true;
+    return len > 5 && strncasecmp(ct, "application/", 12) == 0 &&
+           strncasecmp(ct + len - 5, "+json", 5) == 0;
+}
+
+/* Decides everything that can be decided from the head. Returns true when it answered. */
+static bool
+check_head(struct api_request *req, enum MHD_Result *res)
+{
+    const char *auth, *len, *ct, *te;
+    char allow[128];
+    bool known;
+    uint64_t clen = 0;
+
+    if (strlen(req->url) > API_URL_MAX) {
+        *res = api_reply_error(req, 414, "bad_request", "url: longer than %d bytes", API_URL_MAX);
+        return true;
+    }
+    req->route = route_find(req, &known, allow, sizeof(allow));
+    auth = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Authorization");
+    bool needs_auth = req->route ? req->route->auth : str_has_prefix(req->url, "/v1/");
+    if (needs_auth && !token_check_header(req->api->deps.token, auth)) {
+        struct MHD_Response *r =
+            error_response("unauthorized", auth ? "Authorization: the bearer token is not valid"
+                                                : "Authorization: a bearer token is required "
+                                                  "(Authorization: Bearer <token>)");
+        if (r)
+            MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"airlock\"");
+        *res = queue(req, 401, r);
+        return true;
+    }
+    if (!req->route && !known) {
+        *res = api_reply_error(req, 404, "not_found", "%s: no such route", req->url);
+        return true;
+    }
+    if (!req->route) {
+        struct MHD_Response *r =
+            error_response("method_not_allowed", "this path allows only the methods in Allow");
+        if (r)
+            MHD_add_response_header(r, "Allow", allow);
+        *res = queue(req, 405, r);
+        return true;
+    }
+    len = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Content-Length");
+    te = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Transfer-Encoding");
+    if (len && str_to_u64(len, 0, UINT64_MAX, &clen) < 0) {
+        *res = api_reply_error(req, 400, "bad_request", "Content-Length: not a number");
+        return true;
+    }
+    if (clen > req->api->deps.cfg->max_body_bytes) {
+        *res = api_reply_error(req, 413, "payload_too_large",
+                               "body: %llu bytes is more than the limit of %zu (max_body_bytes)",
+                               (unsigned long long)clen, req->api->deps.cfg->max_body_bytes);
+        return true;
+    }
+    ct = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Content-Type");
+    if ((clen > 0 || te) && req->route->json_body && !is_json_type(ct)) {
+        *res = api_reply_error(req, 415, "unsupported_media_type",
+                               "Content-Type: must be application/json, not %.64s",
+                               ct ? ct : "(none)");
+        return true;
+    }
+    return false;
+}
+
+/* Appends a body chunk, refusing to grow past max_body_bytes. */
+static void
+body_append(struct api_request *req, const char *data, size_t n)
+{
+    size_t max = req->api->deps.cfg->max_body_bytes;
+    char *grown;
+
+    if (req->body_too_large || !req->route->json_body)
+        return;
+    if (req->body_len + n > max) {
+        req->body_too_large = true;
+        return;
+    }
+    grown = realloc(req->body, req->body_len + n + 1);
+    if (!grown) {
+        req->body_too_large = true; /* answered as 413 below: cannot hold it */
+        return;
+    }
+    memcpy(grown + req->body_len, data, n);
+    req->body = grown;
+    req->body_len += n;
+    req->body[req->body_len] = '\0';
+}
+
+static enum MHD_Result
+api_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+           const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    struct api_request *req = *con_cls;
+    enum MHD_Result res;
+
+    (void)version;
+    if (!req) {
+        req = calloc(1, sizeof(*req));
+        if (!req)
+            return MHD_NO;
+        req->api = cls;
+        req->conn = conn;
+        req->method = method;
+        req->url = url;
+        req->start_us = time_mono_us();
+        *con_cls = req;
+        if (check_head(req, &res))
+            return res;
+        return MHD_YES;
+    }
+    if (req->answered) {
+        *upload_data_size = 0; /* already answered early: discard the rest of the body */
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        body_append(req, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (req->body_too_large)
+        return api_reply_error(req, 413, "payload_too_large",
+                               "body: more than the limit of %zu bytes (max_body_bytes)",
+                               req->api->deps.cfg->max_body_bytes);
+    return req->route->handler(req);
+}
+
+static void
+api_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+              enum MHD_RequestTerminationCode toe)
+{
+    struct api_request *req = *con_cls;
+
+    (void)cls;
+    (void)conn;
+    if (!req)
+        return;
+    log_info("api.request", "%s %s %u %.1fms%s", req->method, req->url, req->status,
+             (double)(time_mono_us() - req->start_us) / 1000.0,
+             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
+    params_free(req->params);
+    free(req->body);
+    free(req);
+    *con_cls = NULL;
+}
+
+/* libmicrohttpd's own messages; the format comes from the library, not from a client. */
+__attribute__((format(printf, 2, 0))) static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    log_warn("api.http", "%s", msg);
+}
+
+/* ---- listening ---- */
+
+int
+api_listen(const struct config *cfg, struct err *err)
+{
+    struct sockaddr_storage ss = {0};
+    socklen_t sl;
+    char where[80];
+    int one = 1;
+    _cleanup_close_ int fd = -1;
+
+    config_listen_format(cfg, where, sizeof(where));
+    if (cfg->listen_addr.family == AF_INET6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(cfg->listen_port);
+        memcpy(&s6->sin6_addr, cfg->listen_addr.bytes, 16);
+        sl = sizeof(*s6);
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(cfg->listen_port);
+        memcpy(&s4->sin_addr, cfg->listen_addr.bytes, 4);
+        sl = sizeof(*s4);
+    }
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return err_set(err, errno, "internal", "%s: socket: %m", where);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
+        return err_set(err, errno, "internal", "%s: cannot listen: %m%s", where,
+                       errno == EADDRINUSE ? " (another airlockd? use --listen ADDR:PORT)" : "");
+    if (listen(fd, 128) < 0)
+        return err_set(err, errno, "internal", "%s: listen: %m", where);
+    return TAKE_FD(fd);
+}
+
+int
+api_bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return -errno;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+int
+api_start(const struct api_deps *deps, int listen_fd, struct api **ret, struct err *err)
+{
+    struct api *a = calloc(1, sizeof(*a));
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
+
+    if (!a) {
+        close(listen_fd);
+        return -ENOMEM;
+    }
+    a->deps = *deps;
+    a->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, api_access, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd, MHD_OPTION_NOTIFY_COMPLETED, api_completed,
+        a, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)deps->cfg->api_threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)API_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)API_HEADER_BYTES_MAX * 2, MHD_OPTION_END);
+    if (!a->mhd) {
+        close(listen_fd);
+        free(a);
+        return err_set(err, EIO, "internal", "libmicrohttpd failed to start");
+    }
+    *ret = a;
+    return 0;
+}
+
+struct api *
+api_stop(struct api *a)
+{
+    if (!a)
+        return NULL;
+    MHD_stop_daemon(a->mhd);
+    free(a);
+    return NULL;
+}

@@ -1,0 +1,39 @@
+/*
+ * api: the REST API on libmicrohttpd -- the route table, bearer-token auth, request bodies,
+ * JSON in and out, and the error shape of api.md. It maps errors to HTTP statuses; nothing below
+ * it knows HTTP. It never touches namespaces or job sockets: it calls the modules that do.
+ */
+#ifndef AIRLOCK_API_H
+#define AIRLOCK_API_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "policies.h"
+#include "probe.h"
+#include "store.h"
+#include "util.h"
+
+/* What the API serves from. All borrowed: they must outlive the api. */
+struct api_deps {
+    const struct config *cfg;
+    const char *token;
+    struct policies *policies;
+    struct store *store;
+    const struct probe *probe;
+    int64_t started_ms;
+};
+
+struct api;
+
+/* Creates the listening socket for cfg's address (CLOEXEC, SO_REUSEADDR). Returns the fd, or
+ * -errno with err saying which address failed and why ("127.0.0.1:8420: address in use"). */
+int api_listen(const struct config *cfg, struct err *err);
+/* The port a listening fd is bound to (for port 0). Returns the port or -errno. */
+int api_bound_port(int fd);
+/* Starts serving on listen_fd (the api takes it). Starts threads. */
+int api_start(const struct api_deps *deps, int listen_fd, struct api **ret, struct err *err);
+/* Stops accepting, finishes or drops in-flight requests, frees. NULL-safe; returns NULL. */
+struct api *api_stop(struct api *a);
+
+#endif

@@ -1,0 +1,353 @@
+/*
+ * config: defaults, the JSON config file and overrides. Every key is described in
+ * docs/config.md; a key added here is added there in the same commit. The file is parsed with
+ * duplicate keys rejected, and every value is range-checked: a typo stops the start instead of
+ * running a daemon the operator did not mean to run.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "airlock_limits.h"
+
+void
+config_defaults(struct config *c)
+{
+    memset(c, 0, sizeof(*c));
+    netaddr_parse("127.0.0.1", 9, &c->listen_addr);
+    c->listen_port = CONFIG_DEFAULT_PORT;
+    config_set_dir(c->state_dir, "var", "", NULL);
+    config_set_dir(c->policy_dir, "policies", "", NULL);
+    c->log_level = LOG_INFO;
+    c->max_running_jobs = 4;
+    c->max_queued_jobs = 64;
+    c->max_body_bytes = API_BODY_MAX_DEFAULT;
+    c->api_threads = API_THREADS_DEFAULT;
+    c->default_limits = (struct policy_limits){
+        .timeout_s = 300,
+        .memory_mb = 1024,
+        .pids = 256,
+        .cpu_s = 300,
+        .output_bytes = 16 * 1024 * 1024,
+        .disk_mb = 1024,
+    };
+}
+
+void
+config_clear(struct config *c)
+{
+    if (c->token) {
+        explicit_bzero(c->token, strlen(c->token));
+        free(c->token);
+        c->token = NULL;
+    }
+}
+
+int
+config_set_listen(struct config *c, const char *value, struct err *err)
+{
+    const char *colon = strrchr(value, ':');
+    const char *host = value;
+    size_t hlen;
+    uint64_t port;
+
+    if (!colon)
+        return err_set(err, EINVAL, "bad_config", "\"%s\": expected ADDR:PORT, e.g. 127.0.0.1:8420",
+                       value);
+    hlen = (size_t)(colon - value);
+    if (hlen >= 2 && value[0] == '[' && value[hlen - 1] == ']') {
+        host++;
+        hlen -= 2;
+    } else if (memchr(value, ':', hlen)) {
+        return err_set(err, EINVAL, "bad_config",
+                       "\"%s\": an IPv6 address must be in brackets, e.g. [::1]:8420", value);
+    }
+    if (netaddr_parse(host, hlen, &c->listen_addr) < 0)
+        return err_set(err, EINVAL, "bad_config",
+                       "\"%s\": the address must be an IP address (e.g. 127.0.0.1), not a name",
+                       value);
+    if ((colon[1] == '0' && colon[2] != '\0') || str_to_u64(colon + 1, 0, 65535, &port) < 0)
+        return err_set(err, EINVAL, "bad_config",
+                       "\"%s\": the port must be a number from 0 to 65535", value);
+    c->listen_port = (uint16_t)port;
+    return 0;
+}
+
+void
+config_listen_format(const struct config *c, char *buf, size_t n)
+{
+    char addr[NETADDR_STR_MAX];
+
+    netaddr_format(&c->listen_addr, addr, sizeof(addr));
+    if (c->listen_addr.family == AF_INET6)
+        snprintf(buf, n, "[%s]:%u", addr, c->listen_port);
+    else
+        snprintf(buf, n, "%s:%u", addr, c->listen_port);
+}
+
+int
+config_set_dir(char *dst, const char *value, const char *base, struct err *err)
+{
+    char cwd[PATH_MAX];
+    int r;
+
+    if (!*value)
+        return err_set(err, EINVAL, "bad_config", "must be a non-empty path");
+    if (strlen(value) != strcspn(value, "\n\r\t"))
+        return err_set(err, EINVAL, "bad_config", "must not contain control characters");
+    if (value[0] == '/') {
+        r = str_copy(dst, PATH_MAX, value);
+    } else if (*base) {
+        r = str_printf(dst, PATH_MAX, "%s/%s", base, value);
+    } else {
+        if (!getcwd(cwd, sizeof(cwd)))
+            return err_set(err, errno, "bad_config", "cannot read the working directory: %m");
+        r = str_printf(dst, PATH_MAX, "%s/%s", cwd, value);
+    }
+    if (r < 0)
+        return err_set(err, ENAMETOOLONG, "bad_config", "path is too long");
+    return 0;
+}
+
+int
+config_set_token(struct config *c, const char *value, const char *origin, struct err *err)
+{
+    size_t len = strlen(value);
+
+    if (len < TOKEN_MIN || len > TOKEN_MAX)
+        return err_set(err, EINVAL, "bad_config",
+                       "%s: the token must be %d to %d characters long (it is %zu)", origin,
+                       TOKEN_MIN, TOKEN_MAX, len);
+    for (size_t i = 0; i < len; i++)
+        if (value[i] <= 0x20 || value[i] >= 0x7f)
+            return err_set(err, EINVAL, "bad_config",
+                           "%s: the token must be printable ASCII without spaces", origin);
+    config_clear(c);
+    c->token = strdup(value);
+    return c->token ? 0 : -ENOMEM;
+}
+
+/* Reads a JSON integer in [min,max] into *ret, naming key on error. */
+static int
+get_uint(json_t *v, const char *key, uint64_t min, uint64_t max, uint64_t *ret, struct err *err)
+{
+    json_int_t i;
+
+    if (!json_is_integer(v))
+        return err_set(err, EINVAL, "bad_config", "%s: must be an integer from %llu to %llu", key,
+                       (unsigned long long)min, (unsigned long long)max);
+    i = json_integer_value(v);
+    if (i < 0 || (uint64_t)i < min || (uint64_t)i > max)
+        return err_set(err, EINVAL, "bad_config", "%s: %lld is out of range (%llu to %llu)", key,
+                       (long long)i, (unsigned long long)min, (unsigned long long)max);
+    *ret = (uint64_t)i;
+    return 0;
+}
+
+static int
+get_string(json_t *v, const char *key, const char **ret, struct err *err)
+{
+    if (!json_is_string(v))
+        return err_set(err, EINVAL, "bad_config", "%s: must be a string", key);
+    *ret = json_string_value(v);
+    if (strlen(*ret) != json_string_length(v))
+        return err_set(err, EINVAL, "bad_config", "%s: must not contain NUL bytes", key);
+    return 0;
+}
+
+struct limit_key {
+    const char *name;
+    size_t offset;
+    uint64_t max;
+};
+
+static const struct limit_key limit_keys[] = {
+    {"timeout_s", offsetof(struct policy_limits, timeout_s), POLICY_TIMEOUT_S_MAX},
+    {"memory_mb", offsetof(struct policy_limits, memory_mb), POLICY_MEMORY_MB_MAX},
+    {"pids", offsetof(struct policy_limits, pids), POLICY_PIDS_MAX},
+    {"cpu_s", offsetof(struct policy_limits, cpu_s), POLICY_CPU_S_MAX},
+    {"output_bytes", offsetof(struct policy_limits, output_bytes), POLICY_OUTPUT_BYTES_MAX},
+    {"disk_mb", offsetof(struct policy_limits, disk_mb), POLICY_DISK_MB_MAX},
+};
+
+static int
+load_limits(json_t *obj, struct policy_limits *l, struct err *err)
+{
+    const char *key;
+    json_t *v;
+    char name[64];
+
+    if (!json_is_object(obj))
+        return err_set(err, EINVAL, "bad_config", "default_limits: must be an object");
+    json_object_foreach(obj, key, v)
+    {
+        const struct limit_key *k = NULL;
+        for (size_t i = 0; i < ARRAY_SIZE(limit_keys); i++)
+            if (strcmp(key, limit_keys[i].name) == 0)
+                k = &limit_keys[i];
+        if (!k)
+            return err_set(err, EINVAL, "bad_config",
+                           "default_limits.%.64s: unknown key (expected timeout_s, memory_mb, "
+                           "pids, cpu_s, output_bytes, disk_mb)",
+                           key);
+        snprintf(name, sizeof(name), "default_limits.%s", k->name);
+        int r = get_uint(v, name, 1, k->max, (uint64_t *)(void *)((char *)l + k->offset), err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Applies one top-level key. base is the config file's directory. */
+static int
+apply_key(struct config *c, const char *key, json_t *v, const char *base, struct err *err)
+{
+    const char *s;
+    uint64_t u;
+    int r;
+
+    if (strcmp(key, "listen") == 0) {
+        if ((r = get_string(v, key, &s, err)) < 0)
+            return r;
+        if ((r = config_set_listen(c, s, err)) < 0)
+            err_prefix(err, "listen");
+        return r;
+    }
+    if (strcmp(key, "state_dir") == 0 || strcmp(key, "policy_dir") == 0) {
+        if ((r = get_string(v, key, &s, err)) < 0)
+            return r;
+        r = config_set_dir(key[0] == 's' ? c->state_dir : c->policy_dir, s, base, err);
+        if (r < 0)
+            err_prefix(err, "%s", key);
+        return r;
+    }
+    if (strcmp(key, "token") == 0) {
+        if (json_is_null(v))
+            return 0;
+        if ((r = get_string(v, key, &s, err)) < 0)
+            return r;
+        return config_set_token(c, s, "token", err);
+    }
+    if (strcmp(key, "log_format") == 0) {
+        if ((r = get_string(v, key, &s, err)) < 0)
+            return r;
+        if (strcmp(s, "text") != 0 && strcmp(s, "json") != 0)
+            return err_set(err, EINVAL, "bad_config",
+                           "log_format: \"%.64s\" is not one of \"text\", \"json\"", s);
+        c->log_json = s[0] == 'j';
+        return 0;
+    }
+    if (strcmp(key, "log_level") == 0) {
+        if ((r = get_string(v, key, &s, err)) < 0)
+            return r;
+        if (log_level_parse(s, &c->log_level) < 0)
+            return err_set(err, EINVAL, "bad_config",
+                           "log_level: \"%.64s\" is not one of debug, info, warn, error", s);
+        return 0;
+    }
+    if (strcmp(key, "max_running_jobs") == 0) {
+        if ((r = get_uint(v, key, 1, CONFIG_RUNNING_MAX, &u, err)) < 0)
+            return r;
+        c->max_running_jobs = (unsigned)u;
+        return 0;
+    }
+    if (strcmp(key, "max_queued_jobs") == 0) {
+        if ((r = get_uint(v, key, 0, CONFIG_QUEUED_MAX, &u, err)) < 0)
+            return r;
+        c->max_queued_jobs = (unsigned)u;
+        return 0;
+    }
+    if (strcmp(key, "max_body_bytes") == 0) {
+        if ((r = get_uint(v, key, 1024, API_BODY_MAX_CEILING, &u, err)) < 0)
+            return r;
+        c->max_body_bytes = (size_t)u;
+        return 0;
+    }
+    if (strcmp(key, "api_threads") == 0) {
+        if ((r = get_uint(v, key, 1, CONFIG_THREADS_MAX, &u, err)) < 0)
+            return r;
+        c->api_threads = (unsigned)u;
+        return 0;
+    }
+    if (strcmp(key, "default_limits") == 0)
+        return load_limits(v, &c->default_limits, err);
+    return err_set(err, EINVAL, "bad_config",
+                   "%.64s: unknown key (see docs/config.md for the keys airlockd knows)", key);
+}
+
+/* Reads at most CONFIG_FILE_MAX bytes of path into a malloc'd, NUL-terminated buffer. */
+static int
+read_file(const char *path, char **ret, size_t *ret_len, struct err *err)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    _cleanup_free_ char *buf = NULL;
+    struct stat st;
+    ssize_t n;
+
+    if (fd < 0)
+        return err_set(err, errno, "bad_config", "cannot open: %m");
+    if (fstat(fd, &st) < 0)
+        return err_set(err, errno, "bad_config", "cannot stat: %m");
+    if (!S_ISREG(st.st_mode))
+        return err_set(err, EINVAL, "bad_config", "not a regular file");
+    if (st.st_size > CONFIG_FILE_MAX)
+        return err_set(err, EFBIG, "bad_config", "larger than %d bytes", CONFIG_FILE_MAX);
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf)
+        return -ENOMEM;
+    n = read(fd, buf, (size_t)st.st_size);
+    if (n < 0)
+        return err_set(err, errno, "bad_config", "cannot read: %m");
+    buf[n] = '\0';
+    *ret_len = (size_t)n;
+    *ret = TAKE_PTR(buf);
+    return 0;
+}
+
+int
+config_load(struct config *c, const char *path, struct err *err)
+{
+    _cleanup_free_ char *text = NULL;
+    _cleanup_free_ char *dir_copy = NULL;
+    char base[PATH_MAX];
+    json_error_t jerr;
+    json_t *root;
+    const char *key;
+    json_t *v;
+    size_t len = 0;
+    int r;
+
+    if ((r = read_file(path, &text, &len, err)) < 0) {
+        err_prefix(err, "%s", path);
+        return r;
+    }
+    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return err_set(err, EINVAL, "bad_config", "%s: line %d column %d: %s", path, jerr.line,
+                       jerr.column, jerr.text);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return err_set(err, EINVAL, "bad_config", "%s: must be a JSON object", path);
+    }
+    dir_copy = strdup(path);
+    if (!dir_copy || config_set_dir(base, dirname(dir_copy), "", err) < 0) {
+        json_decref(root);
+        return -ENOMEM;
+    }
+    json_object_foreach(root, key, v)
+    {
+        if ((r = apply_key(c, key, v, base, err)) < 0) {
+            err_prefix(err, "%s", path);
+            json_decref(root);
+            return r;
+        }
+    }
+    json_decref(root);
+    str_copy(c->path, sizeof(c->path), path);
+    return 0;
+}

@@ -1,0 +1,56 @@
+/*
+ * config: the daemon's configuration -- its defaults, the JSON file, and the command-line
+ * overrides. Strict: an unknown key, a wrong type or a bad value stops the start with a message
+ * naming the file, the key and what is wrong. It knows nothing of jobs or HTTP; it only holds
+ * values. Relative paths in the file are resolved against the file's own directory, so a
+ * checkout's config works from any working directory.
+ */
+#ifndef AIRLOCK_CONFIG_H
+#define AIRLOCK_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "netaddr.h"
+#include "policy.h"
+#include "util.h"
+
+#define CONFIG_DEFAULT_PORT 8420
+#define CONFIG_RUNNING_MAX 1024
+#define CONFIG_QUEUED_MAX 100000
+#define CONFIG_THREADS_MAX 64
+
+struct config {
+    char path[PATH_MAX]; /* the file loaded, "" when none */
+    struct netaddr listen_addr;
+    uint16_t listen_port;
+    char state_dir[PATH_MAX];
+    char policy_dir[PATH_MAX];
+    char *token; /* NULL when not set; wiped with explicit_bzero by config_clear */
+    bool log_json;
+    enum log_level log_level;
+    unsigned max_running_jobs;
+    unsigned max_queued_jobs;
+    size_t max_body_bytes;
+    unsigned api_threads;
+    struct policy_limits default_limits;
+};
+
+/* Fills c with the built-in defaults (127.0.0.1:8420, ./var state, ./policies). */
+void config_defaults(struct config *c);
+/* Reads and applies the JSON file at path over c. Returns 0, or -errno with err naming the file
+ * and the key ("config/airlockd.json: max_running_jobs: must be an integer from 1 to 1024"). */
+int config_load(struct config *c, const char *path, struct err *err);
+/* Parses "ADDR:PORT" (IPv4 dotted quad or [IPv6]) into c. Returns 0 or -EINVAL with err. */
+int config_set_listen(struct config *c, const char *value, struct err *err);
+/* Sets a directory value (state_dir, policy_dir) made absolute against base ("" = cwd). */
+int config_set_dir(char *dst, const char *value, const char *base, struct err *err);
+/* Sets the token after checking its form (TOKEN_MIN..TOKEN_MAX printable, no spaces). */
+int config_set_token(struct config *c, const char *value, const char *origin, struct err *err);
+/* Formats the listen address as "ADDR:PORT" ("[::1]:8420" for IPv6) into buf. */
+void config_listen_format(const struct config *c, char *buf, size_t n);
+void config_clear(struct config *c);
+
+#endif

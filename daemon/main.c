@@ -1,0 +1,343 @@
+/*
+ * main: arguments, config, wiring, signals and shutdown -- the order in which airlockd comes up
+ * is visible here and nowhere else. Anything that forks (the kernel probe; the job spawner)
+ * happens before the first thread starts (libmicrohttpd, libcurl's resolver), because a child
+ * forked from a threaded process may inherit a lock held by another thread.
+ */
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+
+#include "api.h"
+#include "config.h"
+#include "log.h"
+#include "policies.h"
+#include "probe.h"
+#include "store.h"
+#include "token.h"
+
+struct overrides {
+    const char *config, *listen, *state_dir, *policy_dir;
+};
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "Usage: airlockd [--config FILE] [--listen ADDR:PORT] [--state-dir DIR]\n"
+               "                [--policy-dir DIR]\n"
+               "       airlockd --version | --help\n"
+               "\n"
+               "Runs agents' code in sandboxes whose only network route is a policy-checking\n"
+               "proxy, and serves the REST API (docs/api.md).\n"
+               "\n"
+               "  --config FILE       JSON config (docs/config.md); flags below override it\n"
+               "  --listen ADDR:PORT  API address, e.g. 127.0.0.1:8420 or [::1]:8420\n"
+               "  --state-dir DIR     database, token and job files (created, mode 0700)\n"
+               "  --policy-dir DIR    the policy files, one *.json per policy (docs/policies.md)\n"
+               "  --version           print the version and exit\n"
+               "  --help              print this and exit\n"
+               "\n"
+               "The API token comes from the config's \"token\", else AIRLOCK_TOKEN, else\n"
+               "<state-dir>/token (created at first start). SIGHUP reloads the policies;\n"
+               "SIGTERM or SIGINT stop the daemon.\n");
+}
+
+/* Returns 0 to go on, 1 to exit 0 (help/version), -1 on a usage error. */
+static int
+parse_args(int argc, char **argv, struct overrides *o)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"state-dir", required_argument, NULL, 's'},
+        {"policy-dir", required_argument, NULL, 'p'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    while ((c = getopt_long(argc, argv, "c:l:s:p:Vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            o->config = optarg;
+            break;
+        case 'l':
+            o->listen = optarg;
+            break;
+        case 's':
+            o->state_dir = optarg;
+            break;
+        case 'p':
+            o->policy_dir = optarg;
+            break;
+        case 'V':
+            printf("airlockd %s\n", AIRLOCK_VERSION);
+            return 1;
+        case 'h':
+            usage(stdout);
+            return 1;
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "airlockd: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+build_config(const struct overrides *o, struct config *cfg, struct err *err)
+{
+    const char *env_token;
+    int r;
+
+    config_defaults(cfg);
+    if (o->config && (r = config_load(cfg, o->config, err)) < 0)
+        return r;
+    if (o->listen && (r = config_set_listen(cfg, o->listen, err)) < 0) {
+        err_prefix(err, "--listen");
+        return r;
+    }
+    if (o->state_dir && (r = config_set_dir(cfg->state_dir, o->state_dir, "", err)) < 0) {
+        err_prefix(err, "--state-dir");
+        return r;
+    }
+    if (o->policy_dir && (r = config_set_dir(cfg->policy_dir, o->policy_dir, "", err)) < 0) {
+        err_prefix(err, "--policy-dir");
+        return r;
+    }
+    env_token = secure_getenv("AIRLOCK_TOKEN");
+    if (!cfg->token && env_token && *env_token)
+        return config_set_token(cfg, env_token, "AIRLOCK_TOKEN", err);
+    return 0;
+}
+
+/* Creates the state directory (and its parents) owner-only, then makes the path canonical. */
+static int
+prepare_state_dir(struct config *cfg, struct err *err)
+{
+    char path[PATH_MAX], real[PATH_MAX];
+    struct stat st;
+
+    str_copy(path, sizeof(path), cfg->state_dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+            return err_set(err, errno, "internal", "%s: cannot create: %m", path);
+        *p = '/';
+    }
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        return err_set(err, errno, "internal", "%s: cannot create the state directory: %m", path);
+    if (!realpath(path, real) || stat(real, &st) < 0)
+        return err_set(err, errno, "internal", "%s: %m", path);
+    if (!S_ISDIR(st.st_mode))
+        return err_set(err, ENOTDIR, "internal", "%s: the state directory is not a directory",
+                       real);
+    if (st.st_mode & 022)
+        return err_set(err, EPERM, "internal",
+                       "%s: the state directory is writable by others; run: chmod go-w %s", real,
+                       real);
+    str_copy(cfg->state_dir, sizeof(cfg->state_dir), real);
+    return 0;
+}
+
+/* The policy directory must exist at start; its canonical path is what the log shows. */
+static int
+prepare_policy_dir(struct config *cfg, struct err *err)
+{
+    char real[PATH_MAX];
+    struct stat st;
+
+    if (!realpath(cfg->policy_dir, real) || stat(real, &st) < 0)
+        return err_set(err, errno, "bad_config", "%s: cannot use the policy directory: %m",
+                       cfg->policy_dir);
+    if (!S_ISDIR(st.st_mode))
+        return err_set(err, ENOTDIR, "bad_config", "%s: the policy directory is not a directory",
+                       cfg->policy_dir);
+    str_copy(cfg->policy_dir, sizeof(cfg->policy_dir), real);
+    return 0;
+}
+
+static int
+resolve_token(struct config *cfg, char **ret, struct err *err)
+{
+    enum token_source src = TOKEN_FROM_CONFIG;
+    bool created = false;
+    int r;
+
+    if (cfg->token) {
+        *ret = strdup(cfg->token);
+        if (!*ret)
+            return -ENOMEM;
+        /* The config's copy is not needed any more: one copy of a secret is enough. */
+        config_clear(cfg);
+    } else {
+        if ((r = token_load_file(cfg->state_dir, ret, &created, err)) < 0)
+            return r;
+        src = created ? TOKEN_FROM_FILE_NEW : TOKEN_FROM_FILE;
+    }
+    if (src == TOKEN_FROM_FILE || src == TOKEN_FROM_FILE_NEW)
+        log_info("auth.token", "API token from %s/token%s", cfg->state_dir,
+                 created ? " (created now, mode 0600)" : "");
+    else
+        log_info("auth.token", "API token from the config or AIRLOCK_TOKEN");
+    return 0;
+}
+
+static int
+open_store(const struct config *cfg, struct store **ret, struct err *err)
+{
+    char path[PATH_MAX];
+    char **lost = NULL;
+    size_t nlost = 0;
+    int r;
+
+    if (str_printf(path, sizeof(path), "%s/airlock.db", cfg->state_dir) < 0)
+        return err_set(err, ENAMETOOLONG, "internal", "%s: path too long", cfg->state_dir);
+    if ((r = store_open(path, ret, err)) < 0)
+        return r;
+    if ((r = store_jobs_mark_lost(*ret, time_now_ms(), &lost, &nlost)) < 0)
+        return err_set(err, -r, "internal", "%s: cannot mark interrupted jobs: %s", path,
+                       strerror(-r));
+    for (size_t i = 0; i < nlost; i++)
+        log_warn("job.lost", "job %s was running when the daemon stopped: marked lost", lost[i]);
+    store_ids_free(lost, nlost);
+    log_info("store.open", "%s (schema %d)", path, store_schema_version(*ret));
+    return 0;
+}
+
+static int
+load_policies(const struct config *cfg, struct policies **ret, struct err *err)
+{
+    struct policy *def;
+    json_t *report = NULL;
+    int r;
+
+    if ((r = policies_new(cfg->policy_dir, &cfg->default_limits, ret)) < 0)
+        return err_set(err, -r, "internal", "policies: %s", strerror(-r));
+    if ((r = policies_reload(*ret, &report, err)) < 0)
+        return r;
+    log_info("policy.load", "%zu policies from %s, %zu files with errors", policies_count(*ret),
+             cfg->policy_dir, json_array_size(json_object_get(report, "errors")));
+    json_decref(report);
+    def = policies_get(*ret, "default");
+    if (!def)
+        log_warn("policy.load",
+                 "no \"default\" policy in %s: jobs that name no policy will be "
+                 "refused",
+                 cfg->policy_dir);
+    policy_unref(def);
+    return 0;
+}
+
+/* The main loop: signals only. Returns when asked to stop. */
+static void
+serve(struct policies *ps, int sfd)
+{
+    struct signalfd_siginfo si;
+
+    for (;;) {
+        ssize_t n = read(sfd, &si, sizeof(si));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n != sizeof(si))
+            return;
+        if (si.ssi_signo == SIGHUP) {
+            struct err err = {0};
+            json_t *report = NULL;
+            if (policies_reload(ps, &report, &err) < 0)
+                log_error("policy.reload", "SIGHUP: %s; the loaded policies stay in force",
+                          err.message);
+            else
+                log_info("policy.reload", "SIGHUP: %zu policies, %zu files with errors",
+                         policies_count(ps), json_array_size(json_object_get(report, "errors")));
+            json_decref(report);
+            continue;
+        }
+        log_info("daemon.stop", "%s received: stopping", strsignal((int)si.ssi_signo));
+        return;
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    struct overrides o = {0};
+    struct config cfg;
+    struct err err = {0};
+    struct probe probe;
+    struct store *store = NULL;
+    struct policies *ps = NULL;
+    struct api *api = NULL;
+    char *token = NULL;
+    char where[80];
+    sigset_t mask;
+    int r, fd, sfd, status = EX_CONFIG;
+
+    r = parse_args(argc, argv, &o);
+    if (r != 0)
+        return r > 0 ? 0 : EX_USAGE;
+    if (build_config(&o, &cfg, &err) < 0) {
+        fprintf(stderr, "airlockd: %s\n", err.message);
+        config_clear(&cfg);
+        return EX_CONFIG;
+    }
+    log_setup(cfg.log_json, cfg.log_level);
+    /* Signals are blocked before any thread exists, so every thread inherits the mask and only
+     * the signalfd below sees them. */
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    log_info("daemon.start", "airlockd %s, pid %d, uid %u%s%s", AIRLOCK_VERSION, getpid(),
+             geteuid(), cfg.path[0] ? ", config " : "", cfg.path);
+    probe_kernel(&probe);
+    probe_log(&probe);
+    if (sfd < 0 || prepare_state_dir(&cfg, &err) < 0 || prepare_policy_dir(&cfg, &err) < 0 ||
+        resolve_token(&cfg, &token, &err) < 0 || open_store(&cfg, &store, &err) < 0 ||
+        load_policies(&cfg, &ps, &err) < 0)
+        goto out;
+    if ((fd = api_listen(&cfg, &err)) < 0)
+        goto out;
+    cfg.listen_port = (uint16_t)api_bound_port(fd);
+    struct api_deps deps = {.cfg = &cfg,
+                            .token = token,
+                            .policies = ps,
+                            .store = store,
+                            .probe = &probe,
+                            .started_ms = time_now_ms()};
+    if (api_start(&deps, fd, &api, &err) < 0)
+        goto out;
+    config_listen_format(&cfg, where, sizeof(where));
+    log_info("api.listen", "listening on http://%s (state %s, policies %s)", where, cfg.state_dir,
+             cfg.policy_dir);
+    serve(ps, sfd);
+    status = 0;
+out:
+    if (status != 0)
+        log_error("daemon.start", "%s", err.message[0] ? err.message : "cannot start");
+    api = api_stop(api);
+    ps = policies_free(ps);
+    store = store_close(store);
+    token = token_free(token);
+    config_clear(&cfg);
+    if (sfd >= 0)
+        close(sfd);
+    if (status == 0)
+        log_info("daemon.stop", "stopped cleanly");
+    return status;
+}

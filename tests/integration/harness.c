@@ -1,0 +1,401 @@
+/*
+ * harness: see harness.h. Every wait is bounded; a daemon that does not come up or go down in
+ * time fails the test instead of hanging it.
+ */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *
+env_or(const char *name, const char *fallback)
+{
+    const char *v = secure_getenv(name);
+    return v && *v ? v : fallback;
+}
+
+static int
+free_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int port;
+
+    cr_assert(fd >= 0);
+    cr_assert(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    cr_assert(getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
+    port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert(f, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+char *
+read_file_str(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *buf;
+    long n;
+
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = calloc(1, (size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
+bool
+file_contains(const char *path, const char *needle)
+{
+    char *s = read_file_str(path);
+    bool found = s && strstr(s, needle);
+    free(s);
+    return found;
+}
+
+void
+daemon_write_policy(struct daemon *d, const char *name, const char *json)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/%s.json", d->policy_dir, name);
+    write_file(path, json);
+}
+
+static void
+copy_repo_policies(struct daemon *d)
+{
+    char cmd[3 * PATH_MAX];
+    snprintf(cmd, sizeof(cmd), "cp %s/policies/*.json %s/ 2>/dev/null", env_or("AIRLOCK_SRC", "."),
+             d->policy_dir);
+    cr_assert(system(cmd) == 0, "cannot copy the repository's policies");
+}
+
+void
+daemon_init(struct daemon *d, const char *extra, bool copy_policies)
+{
+    char cfg[4096];
+
+    memset(d, 0, sizeof(*d));
+    snprintf(d->dir, sizeof(d->dir), "/tmp/airlock-test-XXXXXX");
+    cr_assert(mkdtemp(d->dir), "mkdtemp");
+    chmod(d->dir, 0755);
+    snprintf(d->state_dir, sizeof(d->state_dir), "%s/state", d->dir);
+    snprintf(d->policy_dir, sizeof(d->policy_dir), "%s/policies", d->dir);
+    snprintf(d->config, sizeof(d->config), "%s/airlockd.json", d->dir);
+    snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
+    cr_assert(mkdir(d->policy_dir, 0755) == 0);
+    if (copy_policies)
+        copy_repo_policies(d);
+    d->port = free_port();
+    snprintf(d->token, sizeof(d->token), "test-token-%d-%ld", d->port, (long)time(NULL));
+    snprintf(cfg, sizeof(cfg),
+             "{\"listen\": \"127.0.0.1:%d\", \"state_dir\": \"state\", \"policy_dir\": "
+             "\"policies\", \"token\": \"%s\"%s%s}\n",
+             d->port, d->token, extra ? ", " : "", extra ? extra : "");
+    write_file(d->config, cfg);
+}
+
+static bool
+healthy(struct daemon *d)
+{
+    struct resp r = http(d, "GET", "/healthz", NULL, "", NULL, NULL);
+    bool ok = r.status == 200;
+    resp_free(&r);
+    return ok;
+}
+
+bool
+daemon_start_args(struct daemon *d, const char *const *extra_argv)
+{
+    const char *argv[32] = {env_or("AIRLOCKD", "build/airlockd"), "--config", d->config};
+    size_t n = 3;
+    int status;
+
+    for (size_t i = 0; extra_argv && extra_argv[i] && n < 30; i++)
+        argv[n++] = extra_argv[i];
+    argv[n] = NULL;
+    d->pid = fork();
+    cr_assert(d->pid >= 0);
+    if (d->pid == 0) {
+        int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd < 0)
+            _exit(127);
+        dup2(fd, 2);
+        dup2(fd, 1);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    /* Up to 20 s (sanitized builds start slowly on a loaded 2-core machine). */
+    for (int i = 0; i < 400; i++) {
+        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+            d->pid = 0;
+            return false;
+        }
+        if (healthy(d))
+            return true;
+        usleep(50 * 1000);
+    }
+    cr_assert_fail("airlockd did not answer /healthz within 20 s; log: %s", d->log);
+    return false;
+}
+
+void
+daemon_start(struct daemon *d)
+{
+    if (!daemon_start_args(d, NULL)) {
+        char *log = read_file_str(d->log);
+        cr_assert_fail("airlockd exited at start:\n%s", log ? log : "(no log)");
+    }
+}
+
+static int
+wait_exit(pid_t pid, int timeout_ms)
+{
+    int status;
+
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return status;
+        usleep(20 * 1000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+}
+
+void
+daemon_stop(struct daemon *d)
+{
+    int status;
+
+    if (d->pid <= 0)
+        return;
+    kill(d->pid, SIGTERM);
+    status = wait_exit(d->pid, 10000);
+    d->pid = 0;
+    cr_assert(status != -1, "airlockd did not stop within 10 s of SIGTERM");
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "airlockd did not exit cleanly (status 0x%x); log: %s", status, d->log);
+    cr_assert(!file_contains(d->log, "Sanitizer"), "sanitizer report in %s", d->log);
+    cr_assert(!file_contains(d->log, "runtime error:"), "UBSan report in %s", d->log);
+}
+
+void
+daemon_kill(struct daemon *d)
+{
+    if (d->pid <= 0)
+        return;
+    kill(d->pid, SIGKILL);
+    wait_exit(d->pid, 10000);
+    d->pid = 0;
+}
+
+void
+daemon_signal(struct daemon *d, int sig)
+{
+    cr_assert(d->pid > 0);
+    kill(d->pid, sig);
+}
+
+void
+daemon_cleanup(struct daemon *d)
+{
+    char cmd[PATH_MAX + 16];
+
+    daemon_kill(d);
+    if (!d->dir[0])
+        return;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", d->dir);
+}
+
+int
+daemon_run(const char *const *argv, const char *const *env, char **out)
+{
+    char path[] = "/tmp/airlock-run-XXXXXX";
+    int fd = mkstemp(path);
+    int status;
+    pid_t pid;
+
+    cr_assert(fd >= 0);
+    pid = fork();
+    if (pid == 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (env)
+            execve(argv[0], (char *const *)argv, (char *const *)env);
+        else
+            execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(fd);
+    status = wait_exit(pid, 20000);
+    if (out)
+        *out = read_file_str(path);
+    unlink(path);
+    cr_assert(status != -1, "%s did not exit within 20 s", argv[0]);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* ---- HTTP ---- */
+
+struct buf {
+    char *data;
+    size_t len;
+};
+
+static size_t
+on_data(char *p, size_t size, size_t n, void *userdata)
+{
+    struct buf *b = userdata;
+    char *grown = realloc(b->data, b->len + size * n + 1);
+
+    if (!grown)
+        return 0;
+    memcpy(grown + b->len, p, size * n);
+    b->data = grown;
+    b->len += size * n;
+    b->data[b->len] = '\0';
+    return size * n;
+}
+
+struct resp
+http(struct daemon *d, const char *method, const char *path, const char *body, const char *token,
+     const char *content_type, const char *extra_header)
+{
+    struct resp r = {0};
+    struct buf b = {0}, h = {0};
+    struct curl_slist *hdrs = NULL;
+    char url[4096 + 64], line[512];
+    CURL *c = curl_easy_init();
+
+    cr_assert(c);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", d->port, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROXY, "");
+    if (!token)
+        token = d->token;
+    if (*token) {
+        snprintf(line, sizeof(line), "Authorization: Bearer %s", token);
+        hdrs = curl_slist_append(hdrs, line);
+    }
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+        snprintf(line, sizeof(line), "Content-Type: %s",
+                 content_type ? content_type : "application/json");
+        hdrs = curl_slist_append(hdrs, line);
+    }
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    if (extra_header)
+        hdrs = curl_slist_append(hdrs, extra_header);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(c);
+    r.body = b.data ? b.data : calloc(1, 1);
+    r.len = b.len;
+    r.headers = h.data ? h.data : calloc(1, 1);
+    r.json = json_loadb(r.body, r.len, 0, NULL);
+    return r;
+}
+
+struct resp
+http_get(struct daemon *d, const char *path)
+{
+    return http(d, "GET", path, NULL, NULL, NULL, NULL);
+}
+
+struct resp
+http_post(struct daemon *d, const char *path, const char *body)
+{
+    return http(d, "POST", path, body, NULL, NULL, NULL);
+}
+
+void
+resp_free(struct resp *r)
+{
+    free(r->body);
+    free(r->headers);
+    json_decref(r->json);
+    memset(r, 0, sizeof(*r));
+}
+
+char *
+resp_header(const struct resp *r, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (const char *p = r->headers; p && *p;) {
+        const char *eol = strstr(p, "\r\n");
+        if (!eol)
+            break;
+        if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+            const char *v = p + n + 1;
+            while (*v == ' ')
+                v++;
+            return strndup(v, (size_t)(eol - v));
+        }
+        p = eol + 2;
+    }
+    return NULL;
+}
+
+static const char *
+err_field(const struct resp *r, const char *field)
+{
+    json_t *v = json_object_get(json_object_get(r->json, "error"), field);
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
+const char *
+err_code(const struct resp *r)
+{
+    return err_field(r, "code");
+}
+
+const char *
+err_message(const struct resp *r)
+{
+    return err_field(r, "message");
+}
