@@ -56,7 +56,7 @@ UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 INTEG_SRCS := $(wildcard tests/integration/test_*.c)
 INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 INTEG_LIB  := $(BUILD)/tests/integration/harness.o
-TEST_CFLAGS := -Wno-missing-prototypes -Wno-cast-qual -Wno-format-truncation $(shell pkg-config --cflags $(TEST_PKG) 2>/dev/null)
+TEST_CFLAGS := -Wno-unknown-warning-option -Wno-missing-prototypes -Wno-cast-qual -Wno-format-truncation $(shell pkg-config --cflags $(TEST_PKG) 2>/dev/null)
 
 .PHONY: all run test test-run check lint format install deps deps-check clean fuzz bench
 all: $(DAEMON)

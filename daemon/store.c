@@ -1,0 +1,1151 @@
+/*
+ * store: owns the SQLite state file (<state_dir>/airlock.db) -- opening it, refusing it when it
+ * is newer than this build or damaged, applying the schema migrations, and every row of the
+ * jobs and egress tables. It is the only file that includes sqlite3.h, holds the daemon's single
+ * connection behind one mutex, and talks to SQLite only through prepared statements with bound
+ * parameters (the only SQL text assembled at run time is the integer of a user_version pragma).
+ * It must never write to a file it has refused, never build SQL from data, never abort on a
+ * failed allocation, and never decide anything about jobs: it stores what it is given.
+ */
+#include "store.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+/* "ARLK": marks the file as Airlock's, so a foreign SQLite database is refused rather than
+ * having our tables added to it. */
+#define STORE_APPLICATION_ID 0x41524c4b
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+/*
+ * The schema, as an append-only list of steps: step i takes user_version i to i + 1 and runs in
+ * one transaction together with the user_version update, so a crash leaves either the old or the
+ * new version, never half of one. A released step is never edited; a change is a new step.
+ */
+static const char *const migrations[] = {
+    /* 0 -> 1 */
+    "PRAGMA application_id = 1095912523;" /* STORE_APPLICATION_ID, checked below */
+    "CREATE TABLE jobs ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " id TEXT UNIQUE NOT NULL,"
+    " status TEXT NOT NULL,"
+    " policy TEXT,"
+    " command_json TEXT CHECK (command_json IS NULL OR json_valid(command_json)),"
+    " labels_json TEXT CHECK (labels_json IS NULL OR json_valid(labels_json)),"
+    " reason TEXT,"
+    " workspace TEXT,"
+    " spec_json TEXT CHECK (spec_json IS NULL OR json_valid(spec_json)),"
+    " exit_code INTEGER," /* NULL when the job has no exit code */
+    " signal INTEGER,"    /* NULL when no signal ended it */
+    " created_ms INTEGER NOT NULL DEFAULT 0,"
+    " started_ms INTEGER NOT NULL DEFAULT 0,"
+    " finished_ms INTEGER NOT NULL DEFAULT 0,"
+    " cpu_ms INTEGER NOT NULL DEFAULT 0,"
+    " max_rss_kb INTEGER NOT NULL DEFAULT 0,"
+    " egress_allowed INTEGER NOT NULL DEFAULT 0,"
+    " egress_denied INTEGER NOT NULL DEFAULT 0,"
+    " stdout_bytes INTEGER NOT NULL DEFAULT 0,"
+    " stderr_bytes INTEGER NOT NULL DEFAULT 0,"
+    " stdout_truncated INTEGER NOT NULL DEFAULT 0,"
+    " stderr_truncated INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX jobs_status_seq ON jobs (status, seq);"
+    "CREATE TABLE egress ("
+    " id INTEGER PRIMARY KEY,"
+    " job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
+    " time_ms INTEGER NOT NULL,"
+    " method TEXT,"
+    " scheme TEXT,"
+    " host TEXT,"
+    " port INTEGER NOT NULL,"
+    " path TEXT,"
+    " decision TEXT NOT NULL,"
+    " rule TEXT,"
+    " reason TEXT,"
+    " status INTEGER NOT NULL,"
+    " bytes_up INTEGER NOT NULL,"
+    " bytes_down INTEGER NOT NULL,"
+    " duration_ms INTEGER NOT NULL);"
+    "CREATE INDEX egress_job_id ON egress (job_id, id);",
+};
+_Static_assert(ARRAY_SIZE(migrations) == STORE_SCHEMA_VERSION,
+               "one migration step per schema version");
+_Static_assert(STORE_APPLICATION_ID == 1095912523, "application_id in migration 0 matches");
+
+/* The columns of a job row, in the order job_bind and job_from_row use. The update leaves id
+ * out of its SET list: id is the parent key of egress.job_id and never changes. */
+#define JOB_DATA_COLS                                                                              \
+    "status, policy, command_json, labels_json, reason, workspace, spec_json, exit_code,"          \
+    " signal, created_ms, started_ms, finished_ms, cpu_ms, max_rss_kb, egress_allowed,"            \
+    " egress_denied, stdout_bytes, stderr_bytes, stdout_truncated, stderr_truncated"
+#define JOB_COLS "id, " JOB_DATA_COLS
+#define JOB_DATA_PARAMS                                                                            \
+    "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21"
+/* The label filter goes through json_each so the key is compared as a plain string: a key that
+ * contains quotes, dots or '$' cannot be read as a JSON path. The list statements bind
+ * ?1 = seq bound, ?2 = label key or NULL, ?3 = label value, ?4 = limit, ?5 = status. */
+#define JOB_LIST_WHERE                                                                             \
+    "seq < ?1 AND (?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(jobs.labels_json) AS l"           \
+    " WHERE l.key = ?2 AND l.value = ?3))"
+#define EGRESS_COLS                                                                                \
+    "job_id, time_ms, method, scheme, host, port, path, decision, rule, reason, status,"           \
+    " bytes_up, bytes_down, duration_ms"
+
+enum stmt_id {
+    STMT_BEGIN,
+    STMT_COMMIT,
+    STMT_ROLLBACK,
+    STMT_JOB_INSERT,
+    STMT_JOB_UPDATE,
+    STMT_JOB_GET,
+    STMT_JOB_DELETE,
+    STMT_JOB_SEQ,
+    STMT_JOB_LIST,
+    STMT_JOB_LIST_STATUS,
+    STMT_RUNNING_IDS,
+    STMT_MARK_LOST,
+    STMT_EGRESS_INSERT,
+    STMT_EGRESS_LIST,
+    STMT_COUNT
+};
+
+static const char *const stmt_sql[STMT_COUNT] = {
+    [STMT_BEGIN] = "BEGIN IMMEDIATE",
+    [STMT_COMMIT] = "COMMIT",
+    [STMT_ROLLBACK] = "ROLLBACK",
+    [STMT_JOB_INSERT] = "INSERT INTO jobs (" JOB_COLS ") VALUES (?1, " JOB_DATA_PARAMS ")",
+    [STMT_JOB_UPDATE] = "UPDATE jobs SET (" JOB_DATA_COLS ") = (" JOB_DATA_PARAMS ") WHERE id = ?1",
+    [STMT_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
+    [STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
+    [STMT_JOB_SEQ] = "SELECT seq FROM jobs WHERE id = ?1",
+    [STMT_JOB_LIST] =
+        "SELECT " JOB_COLS " FROM jobs WHERE " JOB_LIST_WHERE " ORDER BY seq DESC LIMIT ?4",
+    [STMT_JOB_LIST_STATUS] = "SELECT " JOB_COLS " FROM jobs WHERE status = ?5 AND " JOB_LIST_WHERE
+                             " ORDER BY seq DESC LIMIT ?4",
+    [STMT_RUNNING_IDS] = "SELECT id FROM jobs WHERE status = 'running' ORDER BY seq",
+    [STMT_MARK_LOST] = "UPDATE jobs SET status = 'lost', reason = 'daemon_restart',"
+                       " finished_ms = ?1 WHERE status IN ('queued', 'running')",
+    [STMT_EGRESS_INSERT] = "INSERT INTO egress (" EGRESS_COLS
+                           ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    [STMT_EGRESS_LIST] = "SELECT " EGRESS_COLS " FROM egress WHERE job_id = ?1 ORDER BY id"
+                         " LIMIT ?2 OFFSET ?3",
+};
+
+struct store {
+    pthread_mutex_t lock; /* held for every use of db and stmts */
+    sqlite3 *db;
+    sqlite3_stmt *stmts[STMT_COUNT]; /* prepared on first use, kept until close */
+    int version;
+};
+
+/* ---- small helpers ---- */
+
+/* Maps an (extended) SQLite result code to a negative errno. */
+static int
+sql_errno(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return 0;
+    case SQLITE_NOMEM:
+        return -ENOMEM;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return -EBUSY;
+    case SQLITE_FULL:
+        return -ENOSPC;
+    case SQLITE_READONLY:
+        return -EROFS;
+    case SQLITE_TOOBIG:
+        return -E2BIG;
+    case SQLITE_CONSTRAINT:
+        if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+            return -EEXIST;
+        if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+            return -ENOENT;
+        return -EINVAL;
+    default:
+        return -EIO;
+    }
+}
+
+static struct store *
+store_lock(struct store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    return s;
+}
+
+static void
+store_unlockp(struct store **s)
+{
+    if (*s)
+        pthread_mutex_unlock(&(*s)->lock);
+}
+#define _cleanup_unlock_ _cleanup_(store_unlockp)
+
+/* A cached statement is reset and its bindings cleared when the variable holding it goes out of
+ * scope, so no read transaction outlives the call and no borrowed string stays bound. */
+static void
+stmt_resetp(sqlite3_stmt **st)
+{
+    if (*st) {
+        sqlite3_reset(*st);
+        sqlite3_clear_bindings(*st);
+    }
+}
+#define _cleanup_reset_ _cleanup_(stmt_resetp)
+
+static int
+stmt_get(struct store *s, enum stmt_id id, sqlite3_stmt **ret)
+{
+    if (!s->stmts[id]) {
+        int rc = sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &s->stmts[id], NULL);
+        if (rc != SQLITE_OK)
+            return sql_errno(rc) ?: -EIO;
+    }
+    *ret = s->stmts[id];
+    return 0;
+}
+
+/* Runs a statement that returns no rows, or whose rows are ignored. */
+static int
+stmt_run(struct store *s, enum stmt_id id)
+{
+    _cleanup_reset_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, id, &st);
+    int rc;
+
+    if (r < 0)
+        return r;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        ;
+    return rc == SQLITE_DONE ? 0 : (sql_errno(rc) ?: -EIO);
+}
+
+static int
+tx_begin(struct store *s)
+{
+    return stmt_run(s, STMT_BEGIN);
+}
+
+/* Commits when r >= 0, else (or when the commit fails) rolls back; returns the outcome. */
+static int
+tx_end(struct store *s, int r)
+{
+    if (r >= 0)
+        r = stmt_run(s, STMT_COMMIT);
+    if (r < 0 && !sqlite3_get_autocommit(s->db))
+        (void)stmt_run(s, STMT_ROLLBACK);
+    return r;
+}
+
+static int
+bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    /* SQLITE_STATIC: every bound string outlives the step, and stmt_resetp clears it. */
+    return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+/* A fixed-size id must be non-empty and NUL-terminated inside its array. */
+static bool
+fixed_str_ok(const char *v, size_t size)
+{
+    size_t len = strnlen(v, size);
+    return len > 0 && len < size;
+}
+
+/* Copies a text column into a malloc'd string; NULL stays NULL. */
+static int
+col_strdup(sqlite3_stmt *st, int i, char **ret)
+{
+    const unsigned char *t;
+    size_t len;
+    char *v;
+
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+        *ret = NULL;
+        return 0;
+    }
+    t = sqlite3_column_text(st, i);
+    if (!t)
+        return -ENOMEM; /* not NULL by type, so the conversion ran out of memory */
+    len = (size_t)sqlite3_column_bytes(st, i);
+    v = malloc(len + 1);
+    if (!v)
+        return -ENOMEM;
+    memcpy(v, t, len);
+    v[len] = '\0';
+    *ret = v;
+    return 0;
+}
+
+/* Copies a text column into a fixed array; a NULL or over-long value means a damaged row. */
+static int
+col_fixed(sqlite3_stmt *st, int i, char *dst, size_t n)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+
+    if (!t)
+        return sqlite3_column_type(st, i) == SQLITE_NULL ? -EIO : -ENOMEM;
+    return str_copy(dst, n, (const char *)t) < 0 ? -EIO : 0;
+}
+
+/* ---- open: refuse what we must not touch, then configure and migrate ---- */
+
+static int
+exec_const(sqlite3 *db, const char *sql)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : (sql_errno(rc) ?: -EIO);
+}
+
+/* Reads one integer-valued pragma or query; rc is the SQLite result code. */
+static int
+query_int(sqlite3 *db, const char *sql, int64_t *ret)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *ret = sqlite3_column_int64(st, 0);
+            rc = SQLITE_OK;
+        } else if (rc == SQLITE_DONE) {
+            rc = SQLITE_CORRUPT; /* these queries always return a row */
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static bool
+rc_is_damage(int rc)
+{
+    return (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT;
+}
+
+static int
+refuse_damaged(const char *path, const char *what, struct err *err)
+{
+    return err_set(err, EIO, "store_corrupt",
+                   "%s: %s; the file was not touched: restore it from a backup, or move it away "
+                   "to start with an empty state",
+                   path, what);
+}
+
+static int
+refuse_sql(sqlite3 *db, const char *path, int rc, struct err *err)
+{
+    if (rc_is_damage(rc))
+        return refuse_damaged(path, sqlite3_errstr(rc), err);
+    return err_set(err, -(sql_errno(rc) ?: -EIO), "store_open", "%s: cannot read: %s", path,
+                   sqlite3_errmsg(db));
+}
+
+/* Copies the first line of a quick_check report that names a problem (it may start with a
+ * "*** in database main ***" header line) into buf. */
+static void
+first_problem(const char *report, char *buf, size_t n)
+{
+    const char *line = report;
+    size_t len;
+
+    if (str_has_prefix(line, "***") && strchr(line, '\n'))
+        line = strchr(line, '\n') + 1;
+    len = strcspn(line, "\n");
+    if (len >= n)
+        len = n - 1;
+    memcpy(buf, line, len);
+    buf[len] = '\0';
+}
+
+/* PRAGMA quick_check answers one row "ok", or rows describing the damage. No allocation here:
+ * running out of memory must not turn a damaged file into an accepted one. */
+static int
+check_integrity(sqlite3 *db, const char *path, struct err *err)
+{
+    char problem[160] = "";
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, NULL);
+
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        if (!t)
+            rc = SQLITE_NOMEM;
+        else if (strcmp(t, "ok") != 0)
+            first_problem(t, problem, sizeof(problem));
+        else
+            rc = SQLITE_OK;
+    }
+    if (rc == SQLITE_ROW) { /* a report that is not "ok" */
+        char what[256];
+        sqlite3_finalize(st);
+        snprintf(what, sizeof(what), "failed its integrity check (%s)", problem);
+        return refuse_damaged(path, what, err);
+    }
+    if (rc != SQLITE_OK) {
+        int r = refuse_sql(db, path, rc, err);
+        sqlite3_finalize(st);
+        return r;
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+/* Everything here only reads: a file refused by it is left exactly as it was. */
+static int
+check_file(sqlite3 *db, const char *path, int64_t *ret_version, struct err *err)
+{
+    int64_t version = 0, app_id = 0, objects = 0;
+    int rc, r;
+
+    rc = query_int(db, "PRAGMA user_version", &version);
+    if (rc != SQLITE_OK)
+        return refuse_sql(db, path, rc, err);
+    if (version > STORE_SCHEMA_VERSION)
+        return err_set(err, EPROTO, "store_version",
+                       "%s: schema version %" PRId64 " is newer than this airlockd understands "
+                       "(%d); use a newer airlockd or move the file away",
+                       path, version, STORE_SCHEMA_VERSION);
+    r = check_integrity(db, path, err);
+    if (r < 0)
+        return r;
+    rc = query_int(db, "PRAGMA application_id", &app_id);
+    if (rc == SQLITE_OK)
+        rc = query_int(db, "SELECT count(*) FROM sqlite_schema", &objects);
+    if (rc != SQLITE_OK)
+        return refuse_sql(db, path, rc, err);
+    /* Version 0 with tables, or another application's id: some other program's database. */
+    if ((app_id != 0 && app_id != STORE_APPLICATION_ID) || (version == 0 && objects > 0))
+        return err_set(err, EPROTO, "store_foreign",
+                       "%s: is an SQLite database but not an Airlock state file; the file was not "
+                       "touched: point the daemon at another state directory or move it away",
+                       path);
+    *ret_version = version;
+    return 0;
+}
+
+static int
+migrate(sqlite3 *db, int64_t from, const char *path, struct err *err)
+{
+    for (int64_t v = from; v < STORE_SCHEMA_VERSION; v++) {
+        char set_version[64];
+        int r = exec_const(db, "BEGIN IMMEDIATE");
+
+        if (r >= 0)
+            r = exec_const(db, migrations[v]);
+        /* Pragmas take no parameters; this integer is our own loop counter, not data. */
+        if (r >= 0)
+            r = str_printf(set_version, sizeof(set_version), "PRAGMA user_version = %" PRId64,
+                           v + 1);
+        if (r >= 0)
+            r = exec_const(db, set_version);
+        if (r >= 0)
+            r = exec_const(db, "COMMIT");
+        if (r < 0) {
+            int saved = r;
+            char msg[ERR_MSG_MAX / 2];
+            snprintf(msg, sizeof(msg), "%s", sqlite3_errmsg(db));
+            if (!sqlite3_get_autocommit(db))
+                (void)exec_const(db, "ROLLBACK");
+            return err_set(err, -saved, "store_migrate",
+                           "%s: migrating the schema to version %" PRId64 " failed: %s", path,
+                           v + 1, msg);
+        }
+    }
+    return 0;
+}
+
+static int
+configure(sqlite3 *db, const char *path, struct err *err)
+{
+    sqlite3_stmt *st = NULL;
+    bool wal = false;
+    int rc;
+
+    rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *mode = (const char *)sqlite3_column_text(st, 0);
+        wal = mode && strcmp(mode, "wal") == 0;
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK)
+        return err_set(err, -(sql_errno(rc) ?: -EIO), "store_open", "%s: cannot enable WAL: %s",
+                       path, sqlite3_errmsg(db));
+    if (!wal)
+        return err_set(err, EIO, "store_open",
+                       "%s: SQLite refused WAL mode; put the state directory on a local "
+                       "filesystem",
+                       path);
+    /* WAL + synchronous=NORMAL: a committed transaction survives the process being killed; only
+     * an OS crash or power loss can drop the last commits (never corrupt the file). */
+    if (exec_const(db, "PRAGMA synchronous = NORMAL") < 0)
+        return err_set(err, EIO, "store_open", "%s: %s", path, sqlite3_errmsg(db));
+    return 0;
+}
+
+/* Opens without creating when the file exists, so a file that vanished is an error rather than
+ * silently replaced by an empty one. */
+static int
+open_db(const char *path, sqlite3 **ret, struct err *err)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX; /* our mutex serialises */
+    sqlite3 *db = NULL;
+    struct stat st;
+    int rc;
+
+    if (stat(path, &st) == 0) {
+        if (!S_ISREG(st.st_mode))
+            return err_set(err, S_ISDIR(st.st_mode) ? EISDIR : EINVAL, "store_open",
+                           "%s: not a regular file", path);
+    } else if (errno == ENOENT) {
+        flags |= SQLITE_OPEN_CREATE;
+    } else {
+        return err_set(err, errno, "store_open", "%s: %s", path, strerror(errno));
+    }
+    rc = sqlite3_open_v2(path, &db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        int sys = db ? sqlite3_system_errno(db) : 0;
+        int r = err_set(err, sys > 0 ? sys : -(sql_errno(rc) ?: -EIO), "store_open",
+                        "%s: cannot %s the database: %s%s", path,
+                        (flags & SQLITE_OPEN_CREATE) ? "create" : "open",
+                        sys > 0 ? strerror(sys) : sqlite3_errstr(rc),
+                        (flags & SQLITE_OPEN_CREATE) ? " (does its directory exist and is it "
+                                                       "writable?)"
+                                                     : "");
+        sqlite3_close(db);
+        return r;
+    }
+    *ret = db;
+    return 0;
+}
+
+static void
+db_closep(sqlite3 **db)
+{
+    sqlite3_close(*db);
+}
+
+static int
+open_checked(const char *path, sqlite3 **ret, int64_t *ret_version, struct err *err)
+{
+    _cleanup_(db_closep) sqlite3 *db = NULL;
+    int r = open_db(path, &db, err);
+
+    if (r < 0)
+        return r;
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
+    /* Until the checks pass, closing must not checkpoint a WAL left by another writer into the
+     * file we are about to refuse. DEFENSIVE keeps SQL from corrupting the file on purpose
+     * (writable_schema and the like). TRUSTED_SCHEMA stays at its default: SQLite 3.40 does not
+     * mark json_valid() innocuous, so turning it off would reject our own CHECK constraints; the
+     * file lives in the daemon's private state directory, not in anything a job can write. */
+    sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    if (sqlite3_db_readonly(db, "main") == 1)
+        return err_set(err, EROFS, "store_open",
+                       "%s: the file is not writable by the daemon; fix its ownership or mode",
+                       path);
+    r = check_file(db, path, ret_version, err);
+    if (r < 0)
+        return r;
+    sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
+    *ret = TAKE_PTR(db);
+    return 0;
+}
+
+int
+store_open(const char *path, struct store **ret, struct err *err)
+{
+    _cleanup_(db_closep) sqlite3 *db = NULL;
+    struct store *s;
+    int64_t version = 0;
+    int r;
+
+    if (!path || !*path || !ret)
+        return err_set(err, EINVAL, "store_open", "no database path given");
+    r = open_checked(path, &db, &version, err);
+    if (r < 0)
+        return r;
+    r = configure(db, path, err);
+    if (r >= 0 && exec_const(db, "PRAGMA foreign_keys = ON") < 0)
+        r = err_set(err, EIO, "store_open", "%s: %s", path, sqlite3_errmsg(db));
+    if (r >= 0)
+        r = migrate(db, version, path, err);
+    if (r < 0)
+        return r;
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return err_set(err, ENOMEM, "store_open", "%s: out of memory", path);
+    r = pthread_mutex_init(&s->lock, NULL);
+    if (r != 0) {
+        free(s);
+        return err_set(err, r, "store_open", "%s: %s", path, strerror(r));
+    }
+    s->db = TAKE_PTR(db);
+    s->version = STORE_SCHEMA_VERSION;
+    *ret = s;
+    return 0;
+}
+
+struct store *
+store_close(struct store *s)
+{
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < STMT_COUNT; i++)
+        sqlite3_finalize(s->stmts[i]);
+    /* Every statement is finalised, so this closes now; the last connection checkpoints the
+     * WAL into the main file and removes it. */
+    sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    return NULL;
+}
+
+int
+store_schema_version(struct store *s)
+{
+    if (!s)
+        return -EINVAL;
+    return s->version; /* set once at open, never changed: no lock needed */
+}
+
+/* ---- jobs ---- */
+
+static bool
+job_ok(const struct store_job *j)
+{
+    return j && fixed_str_ok(j->id, sizeof(j->id)) && fixed_str_ok(j->status, sizeof(j->status));
+}
+
+static int
+job_bind(sqlite3_stmt *st, const struct store_job *j)
+{
+    int rc = SQLITE_OK;
+
+    rc |= bind_text(st, 1, j->id);
+    rc |= bind_text(st, 2, j->status);
+    rc |= bind_text(st, 3, j->policy);
+    rc |= bind_text(st, 4, j->command_json);
+    rc |= bind_text(st, 5, j->labels_json);
+    rc |= bind_text(st, 6, j->reason);
+    rc |= bind_text(st, 7, j->workspace);
+    rc |= bind_text(st, 8, j->spec_json);
+    rc |= j->has_exit_code ? sqlite3_bind_int(st, 9, j->exit_code) : sqlite3_bind_null(st, 9);
+    rc |= j->has_signal ? sqlite3_bind_int(st, 10, j->signal) : sqlite3_bind_null(st, 10);
+    rc |= sqlite3_bind_int64(st, 11, j->created_ms);
+    rc |= sqlite3_bind_int64(st, 12, j->started_ms);
+    rc |= sqlite3_bind_int64(st, 13, j->finished_ms);
+    rc |= sqlite3_bind_int64(st, 14, j->cpu_ms);
+    rc |= sqlite3_bind_int64(st, 15, j->max_rss_kb);
+    rc |= sqlite3_bind_int64(st, 16, j->egress_allowed);
+    rc |= sqlite3_bind_int64(st, 17, j->egress_denied);
+    rc |= sqlite3_bind_int64(st, 18, j->stdout_bytes);
+    rc |= sqlite3_bind_int64(st, 19, j->stderr_bytes);
+    rc |= sqlite3_bind_int(st, 20, j->stdout_truncated);
+    rc |= sqlite3_bind_int(st, 21, j->stderr_truncated);
+    /* Binding fails only on a bad index (a bug) or out of memory; either way the row is not
+     * written, and ENOMEM is the one a caller can act on. */
+    return rc == SQLITE_OK ? 0 : -ENOMEM;
+}
+
+/* Fills *j from the current row (columns in JOB_COLS order); on failure *j holds nothing. */
+static int
+job_from_row(sqlite3_stmt *st, struct store_job *j)
+{
+    int r;
+
+    memset(j, 0, sizeof(*j));
+    r = col_fixed(st, 0, j->id, sizeof(j->id));
+    if (r >= 0)
+        r = col_fixed(st, 1, j->status, sizeof(j->status));
+    char **strs[] = {&j->policy, &j->command_json, &j->labels_json,
+                     &j->reason, &j->workspace,    &j->spec_json};
+    for (int i = 0; r >= 0 && i < (int)ARRAY_SIZE(strs); i++)
+        r = col_strdup(st, 2 + i, strs[i]);
+    if (r < 0) {
+        store_job_clear(j);
+        return r;
+    }
+    j->has_exit_code = sqlite3_column_type(st, 8) != SQLITE_NULL;
+    j->exit_code = sqlite3_column_int(st, 8);
+    j->has_signal = sqlite3_column_type(st, 9) != SQLITE_NULL;
+    j->signal = sqlite3_column_int(st, 9);
+    j->created_ms = sqlite3_column_int64(st, 10);
+    j->started_ms = sqlite3_column_int64(st, 11);
+    j->finished_ms = sqlite3_column_int64(st, 12);
+    j->cpu_ms = sqlite3_column_int64(st, 13);
+    j->max_rss_kb = sqlite3_column_int64(st, 14);
+    j->egress_allowed = sqlite3_column_int64(st, 15);
+    j->egress_denied = sqlite3_column_int64(st, 16);
+    j->stdout_bytes = sqlite3_column_int64(st, 17);
+    j->stderr_bytes = sqlite3_column_int64(st, 18);
+    j->stdout_truncated = sqlite3_column_int(st, 19) != 0;
+    j->stderr_truncated = sqlite3_column_int(st, 20) != 0;
+    return 0;
+}
+
+/* Runs the insert or the update statement with every column of j bound. */
+static int
+job_write(struct store *s, enum stmt_id id, const struct store_job *j)
+{
+    _cleanup_unlock_ struct store *locked = NULL;
+    _cleanup_reset_ sqlite3_stmt *st = NULL;
+    int r, rc;
+
+    if (!s || !job_ok(j))
+        return -EINVAL;
+    locked = store_lock(s);
+    r = stmt_get(s, id, &st);
+    if (r >= 0)
+        r = job_bind(st, j);
+    if (r < 0)
+        return r;
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        return sql_errno(rc) ?: -EIO;
+    return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+}
+
+int
+store_job_insert(struct store *s, const struct store_job *j)
+{
+    return job_write(s, STMT_JOB_INSERT, j);
+}
+
+int
+store_job_update(struct store *s, const struct store_job *j)
+{
+    return job_write(s, STMT_JOB_UPDATE, j);
+}
+
+int
+store_job_get(struct store *s, const char *id, struct store_job *ret)
+{
+    _cleanup_unlock_ struct store *locked = NULL;
+    _cleanup_reset_ sqlite3_stmt *st = NULL;
+    struct store_job j;
+    int r, rc;
+
+    if (!s || !id || !ret)
+        return -EINVAL;
+    locked = store_lock(s);
+    r = stmt_get(s, STMT_JOB_GET, &st);
+    if (r < 0)
+        return r;
+    if (bind_text(st, 1, id) != SQLITE_OK)
+        return -ENOMEM;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return -ENOENT;
+    if (rc != SQLITE_ROW)
+        return sql_errno(rc) ?: -EIO;
+    r = job_from_row(st, &j);
+    if (r < 0)
+        return r;
+    *ret = j;
+    return 0;
+}
+
+int
+store_job_delete(struct store *s, const char *id)
+{
+    _cleanup_unlock_ struct store *locked = NULL;
+    _cleanup_reset_ sqlite3_stmt *st = NULL;
+    int r, rc;
+
+    if (!s || !id)
+        return -EINVAL;
+    locked = store_lock(s);
+    r = stmt_get(s, STMT_JOB_DELETE, &st);
+    if (r < 0)
+        return r;
+    if (bind_text(st, 1, id) != SQLITE_OK)
+        return -ENOMEM;
+    /* The egress rows go by ON DELETE CASCADE, in the same statement's implicit transaction. */
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        return sql_errno(rc) ?: -EIO;
+    return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+}
+
+/* The seq of job id, the bound for `before` paging. Caller holds the lock. */
+static int
+job_seq(struct store *s, const char *id, int64_t *ret)
+{
+    _cleanup_reset_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_JOB_SEQ, &st);
+    int rc;
+
+    if (r < 0)
+        return r;
+    if (bind_text(st, 1, id) != SQLITE_OK)
+        return -ENOMEM;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return -ENOENT;
+    if (rc != SQLITE_ROW)
+        return sql_errno(rc) ?: -EIO;
+    *ret = sqlite3_column_int64(st, 0);
+    return 0;
+}
+
+static bool
+filter_ok(const struct store_job_filter *f)
+{
+    return f && f->limit >= 1 && f->limit <= STORE_LIST_MAX && !f->label_key == !f->label_value;
+}
+
+/* Steps st to the end, appending each row as a job to *jobs (capacity grows by doubling). */
+static int
+job_rows_collect(sqlite3_stmt *st, size_t limit, struct store_job **ret, size_t *ret_n)
+{
+    struct store_job *jobs = NULL;
+    size_t n = 0, cap = 0;
+    int rc = SQLITE_DONE, r = 0;
+
+    while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            ncap = ncap > limit ? limit : ncap;
+            struct store_job *grown = reallocarray(jobs, ncap, sizeof(*jobs));
+            if (!grown) {
+                r = -ENOMEM;
+                break;
+            }
+            jobs = grown;
+            cap = ncap;
+        }
+        r = job_from_row(st, &jobs[n]);
+        if (r >= 0)
+            n++;
+    }
+    if (r >= 0 && rc != SQLITE_DONE)
+        r = sql_errno(rc) ?: -EIO;
+    if (r < 0) {
+        store_job_list_free(jobs, n);
+        return r;
+    }
+    *ret = jobs;
+    *ret_n = n;
+    return 0;
+}
+
+int
+store_job_list(struct store *s, const struct store_job_filter *f, struct store_job **ret, size_t *n)
+{
+    _cleanup_unlock_ struct store *locked = NULL;
+    _cleanup_reset_ sqlite3_stmt *st = NULL;
+    int64_t below = INT64_MAX;
+    int r, rc = SQLITE_OK;
+
+    if (!s || !filter_ok(f) || !ret || !n)
+        return -EINVAL;
+    locked = store_lock(s);
+    if (f->before) {
+        r = job_seq(s, f->before, &below);
+        if (r < 0)
+            return r;
+    }
+    /* Two statements rather than "?5 IS NULL OR status = ?5", so the planner can use the
+     * (status, seq) index when a status is given. */
+    r = stmt_get(s, f->status ? STMT_JOB_LIST_STATUS : STMT_JOB_LIST, &st);
+    if (r < 0)
+        return r;
+    rc |= sqlite3_bind_int64(st, 1, below);
+    rc |= bind_text(st, 2, f->label_key);
+    rc |= bind_text(st, 3, f->label_value);
+    rc |= sqlite3_bind_int64(st, 4, (int64_t)f->limit);
+    if (f->status)
+        rc |= bind_text(st, 5, f->status);
+    if (rc != SQLITE_OK)
+        return -ENOMEM;
+    return job_rows_collect(st, f->limit, ret, n);
+}
+
+void
+store_job_clear(struct store_job *j)
+{
+    if (!j)
+        return;
+    free(j->policy);
+    free(j->command_json);
+    free(j->labels_json);
+    free(j->reason);
+    free(j->workspace);
+    free(j->spec_json);
+    memset(j, 0, sizeof(*j));
+}
+
+void
+store_job_list_free(struct store_job *jobs, size_t n)
+{
+    if (!jobs)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_job_clear(&jobs[i]);
+    free(jobs);
+}
+
+/* Collects the ids of running jobs. Caller holds the lock, inside a transaction. */
+static int
+running_ids(struct store *s, char ***ret, size_t *ret_n)
+{
+    _cleanup_reset_ sqlite3_stmt *st = NULL;
+    char **ids = NULL;
+    size_t n = 0, cap = 0;
+    int r = stmt_get(s, STMT_RUNNING_IDS, &st);
+    int rc = SQLITE_DONE;
+
+    while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            char **grown = reallocarray(ids, ncap, sizeof(*ids));
+            if (!grown) {
+                r = -ENOMEM;
+                break;
+            }
+            ids = grown;
+            cap = ncap;
+        }
+        r = col_strdup(st, 0, &ids[n]);
+        if (r >= 0)
+            n++;
+    }
+    if (r >= 0 && rc != SQLITE_DONE)
+        r = sql_errno(rc) ?: -EIO;
+    if (r < 0) {
+        store_ids_free(ids, n);
+        return r;
+    }
+    *ret = ids;
+    *ret_n = n;
+    return 0;
+}
+
+int
+store_jobs_mark_lost(struct store *s, int64_t now_ms, char ***ret_ids, size_t *ret_n)
+{
+    _cleanup_unlock_ struct store *locked = NULL;
+    char **ids = NULL;
+    size_t n = 0;
+    int r;
+
+    if (!s || !ret_ids || !ret_n)
+        return -EINVAL;
+    locked = store_lock(s);
+    r = tx_begin(s);
+    if (r < 0)
+        return r;
+    r = running_ids(s, &ids, &n);
+    if (r >= 0) {
+        _cleanup_reset_ sqlite3_stmt *st = NULL;
+        r = stmt_get(s, STMT_MARK_LOST, &st);
+        if (r >= 0 && sqlite3_bind_int64(st, 1, now_ms) != SQLITE_OK)
+            r = -ENOMEM;
+        if (r >= 0) {
+            int rc = sqlite3_step(st);
+            r = rc == SQLITE_DONE ? 0 : (sql_errno(rc) ?: -EIO);
+        }
+    }
+    r = tx_end(s, r);
+    if (r < 0) {
+        store_ids_free(ids, n);
+        return r;
+    }
+    *ret_ids = ids;
+    *ret_n = n;
+    return 0;
+}
+
+void
+store_ids_free(char **ids, size_t n)
+{
+    if (!ids)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+/* ---- egress ---- */
+
+static int
+egress_bind(sqlite3_stmt *st, const struct store_egress *e)
+{
+    int rc = SQLITE_OK;
+
+    rc |= bind_text(st, 1, e->job_id);
+    rc |= sqlite3_bind_int64(st, 2, e->time_ms);
+    rc |= bind_text(st, 3, e->method);
+    rc |= bind_text(st, 4, e->scheme);
+    rc |= bind_text(st, 5, e->host);
+    rc |= sqlite3_bind_int(st, 6, e->port);
+    rc |= bind_text(st, 7, e->path);
+    rc |= bind_text(st, 8, e->decision);
+    rc |= bind_text(st, 9, e->rule);
+    rc |= bind_text(st, 10, e->reason);
+    rc |= sqlite3_bind_int(st, 11, e->status);
+    rc |= sqlite3_bind_int64(st, 12, e->bytes_up);
+    rc |= sqlite3_bind_int64(st, 13, e->bytes_down);
+    rc |= sqlite3_bind_int64(st, 14, e->duration_ms);
+    return rc == SQLITE_OK ? 0 : -ENOMEM;
+}
+
+/* Inserts every event; caller holds the lock, inside a transaction. */
+static int
+egress_insert_all(struct store *s, const struct store_egress *ev, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_EGRESS_INSERT, &st);
+
+    for (size_t i = 0; r >= 0 && i < n; i++) {
+        r = egress_bind(st, &ev[i]);
+        if (r >= 0) {
+            int rc = sqlite3_step(st);
+            r = rc == SQLITE_DONE ? 0 : (sql_errno(rc) ?: -EIO);
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+    return r;
+}
+
+int
+store_egress_insert(struct store *s, const struct store_egress *ev, size_t n)
+{
+    _cleanup_unlock_ struct store *locked = NULL;
+    int r;
+
+    if (!s || (n > 0 && !ev))
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!fixed_str_ok(ev[i].job_id, sizeof(ev[i].job_id)) || !ev[i].decision)
+            return -EINVAL;
+    if (n == 0)
+        return 0;
+    locked = store_lock(s);
+    r = tx_begin(s);
+    if (r < 0)
+        return r;
+    /* A missing job fails the foreign key (-ENOENT) and the whole batch is rolled back. */
+    return tx_end(s, egress_insert_all(s, ev, n));
+}
+
+static void
+egress_clear(struct store_egress *e)
+{
+    free(e->method);
+    free(e->scheme);
+    free(e->host);
+    free(e->path);
+    free(e->decision);
+    free(e->rule);
+    free(e->reason);
+    memset(e, 0, sizeof(*e));
+}
+
+/* Fills *e from the current row (columns in EGRESS_COLS order); on failure *e holds nothing. */
+static int
+egress_from_row(sqlite3_stmt *st, struct store_egress *e)
+{
+    int r;
+
+    memset(e, 0, sizeof(*e));
+    r = col_fixed(st, 0, e->job_id, sizeof(e->job_id));
+    struct {
+        int col;
+        char **dst;
+    } strs[] = {{2, &e->method},   {3, &e->scheme}, {4, &e->host},  {6, &e->path},
+                {7, &e->decision}, {8, &e->rule},   {9, &e->reason}};
+    for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(strs); i++)
+        r = col_strdup(st, strs[i].col, strs[i].dst);
+    if (r < 0) {
+        egress_clear(e);
+        return r;
+    }
+    e->time_ms = sqlite3_column_int64(st, 1);
+    e->port = sqlite3_column_int(st, 5);
+    e->status = sqlite3_column_int(st, 10);
+    e->bytes_up = sqlite3_column_int64(st, 11);
+    e->bytes_down = sqlite3_column_int64(st, 12);
+    e->duration_ms = sqlite3_column_int64(st, 13);
+    return 0;
+}
+
+static int
+egress_rows_collect(sqlite3_stmt *st, size_t limit, struct store_egress **ret, size_t *ret_n)
+{
+    struct store_egress *ev = NULL;
+    size_t n = 0, cap = 0;
+    int rc = SQLITE_DONE, r = 0;
+
+    while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            ncap = ncap > limit ? limit : ncap;
+            struct store_egress *grown = reallocarray(ev, ncap, sizeof(*ev));
+            if (!grown) {
+                r = -ENOMEM;
+                break;
+            }
+            ev = grown;
+            cap = ncap;
+        }
+        r = egress_from_row(st, &ev[n]);
+        if (r >= 0)
+            n++;
+    }
+    if (r >= 0 && rc != SQLITE_DONE)
+        r = sql_errno(rc) ?: -EIO;
+    if (r < 0) {
+        store_egress_free(ev, n);
+        return r;
+    }
+    *ret = ev;
+    *ret_n = n;
+    return 0;
+}
+
+int
+store_egress_list(struct store *s, const char *job_id, size_t after, size_t limit,
+                  struct store_egress **ret, size_t *n)
+{
+    _cleanup_unlock_ struct store *locked = NULL;
+    _cleanup_reset_ sqlite3_stmt *st = NULL;
+    int r, rc = SQLITE_OK;
+
+    if (!s || !job_id || !ret || !n || limit < 1 || limit > STORE_LIST_MAX ||
+        after > (size_t)INT64_MAX)
+        return -EINVAL;
+    locked = store_lock(s);
+    r = stmt_get(s, STMT_EGRESS_LIST, &st);
+    if (r < 0)
+        return r;
+    rc |= bind_text(st, 1, job_id);
+    rc |= sqlite3_bind_int64(st, 2, (int64_t)limit);
+    rc |= sqlite3_bind_int64(st, 3, (int64_t)after);
+    if (rc != SQLITE_OK)
+        return -ENOMEM;
+    return egress_rows_collect(st, limit, ret, n);
+}
+
+void
+store_egress_free(struct store_egress *ev, size_t n)
+{
+    if (!ev)
+        return;
+    for (size_t i = 0; i < n; i++)
+        egress_clear(&ev[i]);
+    free(ev);
+}

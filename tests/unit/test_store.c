@@ -1,0 +1,892 @@
+/*
+ * Unit tests for daemon/store.c: every test runs against its own database in a fresh mkdtemp
+ * directory under /tmp (removed by the fixture). The refusal tests build their damaged or
+ * foreign files with the SQLite API directly and check the bytes are unchanged afterwards.
+ */
+#include <criterion/criterion.h>
+
+#include <ftw.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "store.h"
+
+static char dir[64];
+static char db_path[128];
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void
+setup(void)
+{
+    cr_assert_eq(str_copy(dir, sizeof(dir), "/tmp/airlock-test-store-XXXXXX"), 0);
+    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_geq(str_printf(db_path, sizeof(db_path), "%s/airlock.db", dir), 0);
+}
+
+static void
+teardown(void)
+{
+    if (dir[0])
+        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+/* ---- helpers ---- */
+
+static struct store *
+open_ok(void)
+{
+    struct err err = {0};
+    struct store *s = NULL;
+    int r = store_open(db_path, &s, &err);
+
+    cr_assert_eq(r, 0, "store_open: %d %s", r, err.message);
+    cr_assert_not_null(s);
+    return s;
+}
+
+static char *
+dup_or_null(const char *v)
+{
+    char *d;
+
+    if (!v)
+        return NULL;
+    d = strdup(v);
+    cr_assert_not_null(d);
+    return d;
+}
+
+/* A job with the given id, status and labels JSON; every other string NULL. */
+static struct store_job
+job_make(const char *id, const char *status, const char *labels)
+{
+    struct store_job j;
+
+    memset(&j, 0, sizeof(j));
+    cr_assert_eq(str_copy(j.id, sizeof(j.id), id), 0);
+    cr_assert_eq(str_copy(j.status, sizeof(j.status), status), 0);
+    j.policy = dup_or_null("default");
+    j.command_json = dup_or_null("[\"true\"]");
+    j.labels_json = dup_or_null(labels);
+    return j;
+}
+
+static void
+insert_ok(struct store *s, const char *id, const char *status, const char *labels)
+{
+    struct store_job j = job_make(id, status, labels);
+    int r = store_job_insert(s, &j);
+
+    cr_assert_eq(r, 0, "insert %s: %d", id, r);
+    store_job_clear(&j);
+}
+
+static void
+assert_str_or_null(const char *got, const char *want, const char *field)
+{
+    if (!want) {
+        cr_assert_null(got, "%s: want NULL, got \"%s\"", field, got);
+        return;
+    }
+    cr_assert_not_null(got, "%s: want \"%s\", got NULL", field, want);
+    cr_assert_str_eq(got, want, "%s", field);
+}
+
+static void
+assert_job_eq(const struct store_job *a, const struct store_job *b)
+{
+    cr_assert_str_eq(a->id, b->id);
+    cr_assert_str_eq(a->status, b->status);
+    assert_str_or_null(a->policy, b->policy, "policy");
+    assert_str_or_null(a->command_json, b->command_json, "command_json");
+    assert_str_or_null(a->labels_json, b->labels_json, "labels_json");
+    assert_str_or_null(a->reason, b->reason, "reason");
+    assert_str_or_null(a->workspace, b->workspace, "workspace");
+    assert_str_or_null(a->spec_json, b->spec_json, "spec_json");
+    cr_assert_eq(a->has_exit_code, b->has_exit_code);
+    if (b->has_exit_code)
+        cr_assert_eq(a->exit_code, b->exit_code);
+    cr_assert_eq(a->has_signal, b->has_signal);
+    if (b->has_signal)
+        cr_assert_eq(a->signal, b->signal);
+    cr_assert_eq(a->created_ms, b->created_ms);
+    cr_assert_eq(a->started_ms, b->started_ms);
+    cr_assert_eq(a->finished_ms, b->finished_ms);
+    cr_assert_eq(a->cpu_ms, b->cpu_ms);
+    cr_assert_eq(a->max_rss_kb, b->max_rss_kb);
+    cr_assert_eq(a->egress_allowed, b->egress_allowed);
+    cr_assert_eq(a->egress_denied, b->egress_denied);
+    cr_assert_eq(a->stdout_bytes, b->stdout_bytes);
+    cr_assert_eq(a->stderr_bytes, b->stderr_bytes);
+    cr_assert_eq(a->stdout_truncated, b->stdout_truncated);
+    cr_assert_eq(a->stderr_truncated, b->stderr_truncated);
+}
+
+static void
+assert_get_eq(struct store *s, const struct store_job *want)
+{
+    struct store_job got;
+    int r = store_job_get(s, want->id, &got);
+
+    cr_assert_eq(r, 0, "get %s: %d", want->id, r);
+    assert_job_eq(&got, want);
+    store_job_clear(&got);
+}
+
+/* Lists with f and checks the ids, in order, against want (n_want of them). */
+static void
+assert_list_ids(struct store *s, const struct store_job_filter *f, const char *const *want,
+                size_t n_want)
+{
+    struct store_job *jobs = NULL;
+    size_t n = 0;
+    int r = store_job_list(s, f, &jobs, &n);
+
+    cr_assert_eq(r, 0, "list: %d", r);
+    cr_assert_eq(n, n_want, "list: %zu rows, want %zu", n, n_want);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_str_eq(jobs[i].id, want[i], "row %zu", i);
+    store_job_list_free(jobs, n);
+}
+
+static unsigned char *
+slurp(const char *path, size_t *ret_len)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf;
+    long len;
+
+    cr_assert_not_null(f, "open %s", path);
+    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+    len = ftell(f);
+    cr_assert_geq(len, 0);
+    rewind(f);
+    buf = malloc((size_t)len + 1);
+    cr_assert_not_null(buf);
+    cr_assert_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    *ret_len = (size_t)len;
+    return buf;
+}
+
+static void
+write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(data, 1, len, f), len);
+    cr_assert_eq(fclose(f), 0);
+}
+
+static void
+sql_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_close(db), SQLITE_OK);
+}
+
+static int64_t
+sql_count(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t v;
+
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Opens db_path expecting failure `want`; checks the message names the file and the bytes of
+ * the file did not change. Returns nothing; err is copied out for further checks. */
+static void
+assert_refused(int want, struct err *ret_err)
+{
+    struct err err = {0};
+    struct store *s = NULL;
+    size_t before_len, after_len;
+    unsigned char *before = slurp(db_path, &before_len);
+    int r = store_open(db_path, &s, &err);
+    unsigned char *after = slurp(db_path, &after_len);
+
+    cr_assert_eq(r, want, "store_open: %d, want %d (%s)", r, want, err.message);
+    cr_assert_null(s);
+    cr_assert_not_null(strstr(err.message, db_path), "message does not name the file: %s",
+                       err.message);
+    cr_assert_eq(after_len, before_len, "file size changed");
+    cr_assert_eq(memcmp(before, after, before_len), 0, "file bytes changed");
+    free(before);
+    free(after);
+    if (ret_err)
+        *ret_err = err;
+}
+
+/* ---- open and reopen ---- */
+
+Test(store, create_fresh)
+{
+    struct store *s = open_ok();
+    struct stat st;
+    size_t len;
+    unsigned char *bytes;
+
+    cr_assert_eq(store_schema_version(s), STORE_SCHEMA_VERSION);
+    store_close(s);
+    cr_assert_eq(stat(db_path, &st), 0);
+    cr_assert(S_ISREG(st.st_mode));
+    bytes = slurp(db_path, &len);
+    cr_assert_geq(len, 100);
+    cr_assert_eq(memcmp(bytes, "SQLite format 3", 16), 0);
+    cr_assert_eq(bytes[18], 2, "file format write version: want 2 (WAL)");
+    free(bytes);
+    cr_assert_eq(sql_count(db_path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    cr_assert_eq(store_close(NULL), NULL);
+}
+
+Test(store, reopen_keeps_rows)
+{
+    struct store *s = open_ok();
+    struct store_job j = job_make("j_keep", "succeeded", "{\"k\":\"v\"}");
+
+    j.has_exit_code = true;
+    j.created_ms = 1234;
+    cr_assert_eq(store_job_insert(s, &j), 0);
+    store_close(s);
+    s = open_ok();
+    cr_assert_eq(store_schema_version(s), STORE_SCHEMA_VERSION);
+    assert_get_eq(s, &j);
+    store_close(s);
+    store_job_clear(&j);
+}
+
+Test(store, empty_file_is_initialised)
+{
+    struct store *s;
+
+    write_file(db_path, "", 0);
+    s = open_ok();
+    cr_assert_eq(store_schema_version(s), STORE_SCHEMA_VERSION);
+    insert_ok(s, "j1", "queued", "{}");
+    store_close(s);
+}
+
+/* ---- job rows ---- */
+
+Test(store, job_roundtrip_every_field)
+{
+    struct store *s = open_ok();
+    struct store_job j, bare;
+
+    memset(&j, 0, sizeof(j));
+    str_copy(j.id, sizeof(j.id), "j_0193b2aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    str_copy(j.status, sizeof(j.status), "timed_out");
+    j.policy = dup_or_null("pypi");
+    j.command_json = dup_or_null("[\"python3\",\"main.py\",\"caf\xc3\xa9\"]");
+    j.labels_json = dup_or_null("{\"team\":\"infra\",\"run\":\"42\"}");
+    j.reason = dup_or_null("timeout");
+    j.workspace = dup_or_null("w_abc");
+    j.spec_json = dup_or_null("{\"cwd\":\"src\",\"limits\":{\"memory_mb\":256}}");
+    j.has_exit_code = true;
+    j.exit_code = -1;
+    j.has_signal = true;
+    j.signal = 9;
+    j.created_ms = 1700000000001;
+    j.started_ms = 1700000000002;
+    j.finished_ms = 1700000000003;
+    j.cpu_ms = 640;
+    j.max_rss_kb = 40212;
+    j.egress_allowed = 3;
+    j.egress_denied = 1;
+    j.stdout_bytes = INT64_MAX;
+    j.stderr_bytes = 0;
+    j.stdout_truncated = true;
+    j.stderr_truncated = false;
+    cr_assert_eq(store_job_insert(s, &j), 0);
+    assert_get_eq(s, &j);
+
+    /* NULL strings, no exit code or signal, booleans flipped. */
+    bare = job_make("j_bare", "queued", NULL);
+    free(bare.policy);
+    free(bare.command_json);
+    bare.policy = bare.command_json = NULL;
+    bare.stderr_truncated = true;
+    cr_assert_eq(store_job_insert(s, &bare), 0);
+    assert_get_eq(s, &bare);
+
+    /* Update rewrites every column: swap most of them. */
+    free(j.reason);
+    free(j.workspace);
+    free(j.spec_json);
+    j.reason = j.workspace = j.spec_json = NULL;
+    free(j.policy);
+    j.policy = dup_or_null("npm");
+    str_copy(j.status, sizeof(j.status), "failed");
+    j.has_signal = false;
+    j.exit_code = 2;
+    j.finished_ms = 5;
+    j.stdout_truncated = false;
+    j.stderr_truncated = true;
+    j.egress_denied = 77;
+    cr_assert_eq(store_job_update(s, &j), 0);
+    assert_get_eq(s, &j);
+    assert_get_eq(s, &bare);
+
+    cr_assert_eq(store_job_delete(s, j.id), 0);
+    cr_assert_eq(store_job_delete(s, j.id), -ENOENT);
+    assert_get_eq(s, &bare);
+    store_job_clear(&j);
+    store_job_clear(&bare);
+    store_job_clear(NULL);
+    store_close(s);
+}
+
+Test(store, duplicate_insert_eexist)
+{
+    struct store *s = open_ok();
+    struct store_job j = job_make("j_dup", "queued", "{}");
+
+    cr_assert_eq(store_job_insert(s, &j), 0);
+    cr_assert_eq(store_job_insert(s, &j), -EEXIST);
+    store_job_clear(&j);
+    store_close(s);
+}
+
+Test(store, missing_job_enoent)
+{
+    struct store *s = open_ok();
+    struct store_job got, j = job_make("j_nope", "running", "{}");
+
+    memset(&got, 0x5a, sizeof(got));
+    cr_assert_eq(store_job_get(s, "j_nope", &got), -ENOENT);
+    cr_assert_eq((unsigned char)got.id[0], 0x5a, "ret written on failure");
+    cr_assert_eq(store_job_update(s, &j), -ENOENT);
+    cr_assert_eq(store_job_delete(s, "j_nope"), -ENOENT);
+    store_job_clear(&j);
+    store_close(s);
+}
+
+Test(store, invalid_arguments)
+{
+    struct store *s = open_ok();
+    struct store_job j = job_make("j_bad", "queued", "{not json");
+    struct store_job_filter f = {.limit = 0};
+    struct store_job *jobs = NULL;
+    size_t n = 0;
+
+    cr_assert_eq(store_job_insert(s, &j), -EINVAL, "labels_json must be JSON");
+    free(j.labels_json);
+    j.labels_json = NULL;
+    memset(j.id, 'x', sizeof(j.id)); /* not NUL-terminated */
+    cr_assert_eq(store_job_insert(s, &j), -EINVAL);
+    j.id[0] = '\0';
+    cr_assert_eq(store_job_insert(s, &j), -EINVAL);
+    cr_assert_eq(store_job_insert(NULL, &j), -EINVAL);
+    cr_assert_eq(store_job_list(s, &f, &jobs, &n), -EINVAL);
+    f.limit = STORE_LIST_MAX + 1;
+    cr_assert_eq(store_job_list(s, &f, &jobs, &n), -EINVAL);
+    f.limit = 10;
+    f.label_key = "k"; /* without a value */
+    cr_assert_eq(store_job_list(s, &f, &jobs, &n), -EINVAL);
+    cr_assert_eq(store_schema_version(NULL), -EINVAL);
+    store_job_clear(&j);
+    store_close(s);
+}
+
+/* ---- listing ---- */
+
+Test(store, list_newest_first_and_status)
+{
+    struct store *s = open_ok();
+    struct store_job_filter f = {.limit = 50};
+
+    insert_ok(s, "j_a", "succeeded", "{}");
+    insert_ok(s, "j_b", "running", "{}");
+    insert_ok(s, "j_c", "succeeded", "{}");
+    insert_ok(s, "j_d", "queued", "{}");
+    assert_list_ids(s, &f, (const char *const[]){"j_d", "j_c", "j_b", "j_a"}, 4);
+    f.status = "succeeded";
+    assert_list_ids(s, &f, (const char *const[]){"j_c", "j_a"}, 2);
+    f.status = "lost";
+    assert_list_ids(s, &f, NULL, 0);
+    f.status = NULL;
+    f.limit = 2;
+    assert_list_ids(s, &f, (const char *const[]){"j_d", "j_c"}, 2);
+    f.limit = 1;
+    assert_list_ids(s, &f, (const char *const[]){"j_d"}, 1);
+    store_close(s);
+}
+
+Test(store, list_label_filter_hostile_keys)
+{
+    struct store *s = open_ok();
+    struct store_job_filter f = {.limit = 50};
+
+    insert_ok(s, "j1", "running", "{\"env\":\"prod\",\"a.b\":\"x\"}");
+    insert_ok(s, "j2", "running", "{\"env\":\"dev\",\"k\\\"q\":\"v1\"}");
+    insert_ok(s, "j3", "succeeded", "{\"$.env\":\"prod\",\"a\\\"b.$'c\":\"weird\",\"$\":\"d\"}");
+    insert_ok(s, "j4", "running", NULL);
+    insert_ok(s, "j5", "running", "{\"a\":\"x\",\"env\":\"prod\"}");
+
+    struct {
+        const char *key, *value;
+        const char *want[3];
+        size_t n;
+    } cases[] = {
+        {"env", "prod", {"j5", "j1"}, 2},
+        {"env", "dev", {"j2"}, 1},
+        {"env", "staging", {NULL}, 0},
+        {"$.env", "prod", {"j3"}, 1}, /* as a JSON path this would match j1 and j5 */
+        {"a.b", "x", {"j1"}, 1},      /* as a path this would look inside "a" */
+        {"a", "x", {"j5"}, 1},
+        {"k\"q", "v1", {"j2"}, 1},
+        {"a\"b.$'c", "weird", {"j3"}, 1},
+        {"$", "d", {"j3"}, 1},
+        {"\"", "x", {NULL}, 0},
+        {"' OR 1=1 --", "x", {NULL}, 0},
+        {"env\") OR 1=1 --", "prod", {NULL}, 0},
+        {"", "", {NULL}, 0},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        f.label_key = cases[i].key;
+        f.label_value = cases[i].value;
+        assert_list_ids(s, &f, cases[i].want, cases[i].n);
+    }
+    /* Label and status together. */
+    f.label_key = "env";
+    f.label_value = "prod";
+    f.status = "running";
+    assert_list_ids(s, &f, (const char *const[]){"j5", "j1"}, 2);
+    f.status = "succeeded";
+    assert_list_ids(s, &f, NULL, 0);
+    store_close(s);
+}
+
+Test(store, list_before_paging)
+{
+    struct store *s = open_ok();
+    struct store_job_filter f = {.limit = 10};
+    char id[STORE_ID_MAX], before[STORE_ID_MAX] = "";
+    size_t pages[4], npages = 0, seen = 0;
+
+    for (int i = 0; i < 25; i++) {
+        cr_assert_geq(str_printf(id, sizeof(id), "j_%02d", i), 0);
+        insert_ok(s, id, i % 2 ? "running" : "succeeded", "{}");
+    }
+    for (;;) {
+        struct store_job *jobs = NULL;
+        size_t n = 0;
+
+        f.before = before[0] ? before : NULL;
+        cr_assert_eq(store_job_list(s, &f, &jobs, &n), 0);
+        cr_assert_lt(npages, ARRAY_SIZE(pages));
+        pages[npages++] = n;
+        for (size_t i = 0; i < n; i++, seen++) {
+            cr_assert_geq(str_printf(id, sizeof(id), "j_%02zu", 24 - seen), 0);
+            cr_assert_str_eq(jobs[i].id, id);
+        }
+        if (n)
+            str_copy(before, sizeof(before), jobs[n - 1].id);
+        store_job_list_free(jobs, n);
+        if (n < f.limit)
+            break;
+    }
+    cr_assert_eq(seen, 25);
+    cr_assert_eq(npages, 3);
+    cr_assert_eq(pages[0], 10);
+    cr_assert_eq(pages[1], 10);
+    cr_assert_eq(pages[2], 5);
+
+    /* Paging within a status: j_11 and older running jobs. */
+    f.status = "running";
+    f.before = "j_12";
+    f.limit = 3;
+    assert_list_ids(s, &f, (const char *const[]){"j_11", "j_09", "j_07"}, 3);
+    f.before = "j_01";
+    assert_list_ids(s, &f, NULL, 0);
+
+    struct store_job *jobs = NULL;
+    size_t n = 99;
+    f.before = "j_unknown";
+    cr_assert_eq(store_job_list(s, &f, &jobs, &n), -ENOENT);
+    cr_assert_null(jobs);
+    cr_assert_eq(n, 99);
+    store_close(s);
+}
+
+/* ---- mark lost ---- */
+
+Test(store, mark_lost_touches_queued_and_running)
+{
+    static const char *const statuses[] = {"queued",  "running",   "succeeded", "failed",
+                                           "running", "timed_out", "canceled",  "lost"};
+    struct store *s = open_ok();
+    char **ids = NULL;
+    size_t n = 0;
+    char id[STORE_ID_MAX];
+
+    for (size_t i = 0; i < ARRAY_SIZE(statuses); i++) {
+        struct store_job j = job_make("x", statuses[i], "{}");
+        str_printf(j.id, sizeof(j.id), "j_%zu", i);
+        j.finished_ms = 7;
+        j.reason = dup_or_null(strcmp(statuses[i], "lost") == 0 ? "daemon_restart" : NULL);
+        cr_assert_eq(store_job_insert(s, &j), 0);
+        store_job_clear(&j);
+    }
+    cr_assert_eq(store_jobs_mark_lost(s, 999, &ids, &n), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(ids[0], "j_1");
+    cr_assert_str_eq(ids[1], "j_4");
+    store_ids_free(ids, n);
+
+    for (size_t i = 0; i < ARRAY_SIZE(statuses); i++) {
+        struct store_job got;
+        bool touched = strcmp(statuses[i], "queued") == 0 || strcmp(statuses[i], "running") == 0;
+
+        str_printf(id, sizeof(id), "j_%zu", i);
+        cr_assert_eq(store_job_get(s, id, &got), 0);
+        if (touched) {
+            cr_assert_str_eq(got.status, "lost");
+            assert_str_or_null(got.reason, "daemon_restart", "reason");
+            cr_assert_eq(got.finished_ms, 999);
+        } else {
+            cr_assert_str_eq(got.status, statuses[i]);
+            cr_assert_eq(got.finished_ms, 7);
+            assert_str_or_null(got.reason, strcmp(statuses[i], "lost") ? NULL : "daemon_restart",
+                               "reason");
+        }
+        store_job_clear(&got);
+    }
+    ids = (char **)&n; /* must be overwritten */
+    cr_assert_eq(store_jobs_mark_lost(s, 1000, &ids, &n), 0);
+    cr_assert_eq(n, 0);
+    store_ids_free(ids, n);
+    store_close(s);
+}
+
+/* ---- egress ---- */
+
+static void
+egress_fill(struct store_egress *e, const char *job_id, size_t i)
+{
+    memset(e, 0, sizeof(*e));
+    str_copy(e->job_id, sizeof(e->job_id), job_id);
+    e->time_ms = 1700000000000 + (int64_t)i;
+    e->method = i % 3 == 0 ? "CONNECT" : "GET";
+    e->scheme = i % 3 == 0 ? "https" : "http";
+    e->host = i % 2 ? "pypi.org" : "files.pythonhosted.org";
+    e->port = i % 3 == 0 ? 443 : 80;
+    e->path = i % 3 == 0 ? NULL : "/simple/x/";
+    e->decision = i % 5 == 0 ? "deny" : "allow";
+    e->rule = i % 5 == 0 ? NULL : "allow[0]";
+    e->reason = i % 5 == 0 ? "no_rule" : NULL;
+    e->status = i % 3 == 0 ? 0 : 200;
+    e->bytes_up = (int64_t)i * 10;
+    e->bytes_down = (int64_t)i * 1000;
+    e->duration_ms = (int64_t)i % 17;
+}
+
+static void
+assert_egress_eq(const struct store_egress *got, const struct store_egress *want)
+{
+    cr_assert_str_eq(got->job_id, want->job_id);
+    cr_assert_eq(got->time_ms, want->time_ms);
+    assert_str_or_null(got->method, want->method, "method");
+    assert_str_or_null(got->scheme, want->scheme, "scheme");
+    assert_str_or_null(got->host, want->host, "host");
+    cr_assert_eq(got->port, want->port);
+    assert_str_or_null(got->path, want->path, "path");
+    assert_str_or_null(got->decision, want->decision, "decision");
+    assert_str_or_null(got->rule, want->rule, "rule");
+    assert_str_or_null(got->reason, want->reason, "reason");
+    cr_assert_eq(got->status, want->status);
+    cr_assert_eq(got->bytes_up, want->bytes_up);
+    cr_assert_eq(got->bytes_down, want->bytes_down);
+    cr_assert_eq(got->duration_ms, want->duration_ms);
+}
+
+#define EGRESS_N 1000
+
+Test(store, egress_batch_and_paging)
+{
+    struct store *s = open_ok();
+    struct store_egress *ev = calloc(EGRESS_N, sizeof(*ev));
+    struct store_egress *got = NULL;
+    size_t n = 0, seen = 0;
+
+    cr_assert_not_null(ev);
+    insert_ok(s, "j_net", "running", "{}");
+    for (size_t i = 0; i < EGRESS_N; i++)
+        egress_fill(&ev[i], "j_net", i);
+    cr_assert_eq(store_egress_insert(s, ev, EGRESS_N), 0);
+    cr_assert_eq(store_egress_insert(s, ev, 0), 0);
+
+    cr_assert_eq(store_egress_list(s, "j_net", 0, STORE_LIST_MAX, &got, &n), 0);
+    cr_assert_eq(n, EGRESS_N);
+    for (size_t i = 0; i < n; i++)
+        assert_egress_eq(&got[i], &ev[i]);
+    store_egress_free(got, n);
+
+    for (size_t page = 0; page < 5; page++) {
+        cr_assert_eq(store_egress_list(s, "j_net", seen, 300, &got, &n), 0);
+        cr_assert_eq(n, page < 3 ? 300u : page == 3 ? 100u : 0u, "page %zu: %zu rows", page, n);
+        for (size_t i = 0; i < n; i++)
+            assert_egress_eq(&got[i], &ev[seen + i]);
+        seen += n;
+        store_egress_free(got, n);
+    }
+    cr_assert_eq(seen, EGRESS_N);
+
+    cr_assert_eq(store_egress_list(s, "j_none", 0, 10, &got, &n), 0);
+    cr_assert_eq(n, 0);
+    store_egress_free(got, n);
+    cr_assert_eq(store_egress_list(s, "j_net", 0, 0, &got, &n), -EINVAL);
+    cr_assert_eq(store_egress_list(s, "j_net", 0, STORE_LIST_MAX + 1, &got, &n), -EINVAL);
+    store_egress_free(NULL, 0);
+    free(ev);
+    store_close(s);
+}
+
+Test(store, egress_batch_is_atomic)
+{
+    struct store *s = open_ok();
+    struct store_egress ev[3], *got = NULL;
+    size_t n = 0;
+
+    insert_ok(s, "j_net", "running", "{}");
+    egress_fill(&ev[0], "j_net", 1);
+    egress_fill(&ev[1], "j_ghost", 2); /* no such job */
+    egress_fill(&ev[2], "j_net", 3);
+    cr_assert_eq(store_egress_insert(s, ev, 3), -ENOENT);
+    cr_assert_eq(store_egress_list(s, "j_net", 0, 10, &got, &n), 0);
+    cr_assert_eq(n, 0, "a failed batch left %zu rows", n);
+    store_egress_free(got, n);
+
+    ev[1].decision = NULL;
+    str_copy(ev[1].job_id, sizeof(ev[1].job_id), "j_net");
+    cr_assert_eq(store_egress_insert(s, ev, 3), -EINVAL);
+    store_close(s);
+}
+
+Test(store, delete_job_deletes_egress)
+{
+    struct store *s = open_ok();
+    struct store_egress ev[20], *got = NULL;
+    size_t n = 0;
+
+    insert_ok(s, "j_gone", "succeeded", "{}");
+    insert_ok(s, "j_kept", "succeeded", "{}");
+    for (size_t i = 0; i < ARRAY_SIZE(ev); i++)
+        egress_fill(&ev[i], i % 2 ? "j_gone" : "j_kept", i);
+    cr_assert_eq(store_egress_insert(s, ev, ARRAY_SIZE(ev)), 0);
+    /* Updating a job that has egress rows keeps them (id, their parent key, is not rewritten). */
+    struct store_job j = job_make("j_kept", "failed", "{}");
+    cr_assert_eq(store_job_update(s, &j), 0);
+    store_job_clear(&j);
+    cr_assert_eq(store_job_delete(s, "j_gone"), 0);
+
+    cr_assert_eq(store_egress_list(s, "j_gone", 0, 100, &got, &n), 0);
+    cr_assert_eq(n, 0);
+    store_egress_free(got, n);
+    cr_assert_eq(store_egress_list(s, "j_kept", 0, 100, &got, &n), 0);
+    cr_assert_eq(n, 10);
+    store_egress_free(got, n);
+    store_close(s);
+    cr_assert_eq(sql_count(db_path, "SELECT count(*) FROM egress WHERE job_id = 'j_gone'"), 0);
+    cr_assert_eq(sql_count(db_path, "SELECT count(*) FROM egress"), 10);
+}
+
+/* ---- concurrency: the mutex serialises callers from many threads ---- */
+
+#define THREADS 4
+#define PER_THREAD 100
+
+static void *
+hammer(void *arg)
+{
+    struct store *s = arg;
+    static int next;
+    int t = __atomic_fetch_add(&next, 1, __ATOMIC_SEQ_CST);
+
+    for (int i = 0; i < PER_THREAD; i++) {
+        struct store_job j, got;
+        memset(&j, 0, sizeof(j));
+        str_printf(j.id, sizeof(j.id), "j_%d_%d", t, i);
+        str_copy(j.status, sizeof(j.status), "queued");
+        if (store_job_insert(s, &j) != 0 || store_job_get(s, j.id, &got) != 0)
+            return (void *)1;
+        store_job_clear(&got);
+    }
+    return NULL;
+}
+
+Test(store, threads_share_one_store)
+{
+    struct store *s = open_ok();
+    pthread_t th[THREADS];
+    struct store_job_filter f = {.limit = STORE_LIST_MAX};
+    struct store_job *jobs = NULL;
+    size_t n = 0;
+
+    for (int i = 0; i < THREADS; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, hammer, s), 0);
+    for (int i = 0; i < THREADS; i++) {
+        void *res = (void *)2;
+        cr_assert_eq(pthread_join(th[i], &res), 0);
+        cr_assert_null(res, "thread %d failed", i);
+    }
+    cr_assert_eq(store_job_list(s, &f, &jobs, &n), 0);
+    cr_assert_eq(n, THREADS * PER_THREAD);
+    store_job_list_free(jobs, n);
+    store_close(s);
+}
+
+/* ---- refusals: the file is left byte for byte as it was ---- */
+
+Test(store, newer_schema_refused)
+{
+    struct store *s = open_ok();
+    struct err err;
+
+    insert_ok(s, "j1", "succeeded", "{}");
+    store_close(s);
+    sql_exec(db_path, "PRAGMA user_version = 99");
+    assert_refused(-EPROTO, &err);
+    cr_assert_not_null(strstr(err.message, "99"), "%s", err.message);
+    cr_assert_not_null(strstr(err.message, "newer"), "%s", err.message);
+    cr_assert_eq(sql_count(db_path, "PRAGMA user_version"), 99);
+}
+
+/* The newer version is only in the WAL (its writer closed without checkpointing): refusing
+ * must not checkpoint it into the main file on close either. */
+Test(store, newer_schema_in_wal_refused)
+{
+    struct store *s = open_ok();
+    char wal_path[160];
+    unsigned char *wal_before, *wal_after;
+    size_t wal_before_len, wal_after_len;
+    sqlite3 *db = NULL;
+
+    insert_ok(s, "j1", "succeeded", "{}");
+    store_close(s);
+    cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version = 5", NULL, NULL, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_close(db), SQLITE_OK);
+
+    cr_assert_geq(str_printf(wal_path, sizeof(wal_path), "%s-wal", db_path), 0);
+    wal_before = slurp(wal_path, &wal_before_len);
+    cr_assert_gt(wal_before_len, 0, "the WAL should hold the version change");
+    assert_refused(-EPROTO, NULL);
+    wal_after = slurp(wal_path, &wal_after_len);
+    cr_assert_eq(wal_after_len, wal_before_len);
+    cr_assert_eq(memcmp(wal_before, wal_after, wal_before_len), 0, "WAL bytes changed");
+    free(wal_before);
+    free(wal_after);
+}
+
+Test(store, garbage_file_refused)
+{
+    static const char text[] = "this is not a database";
+    size_t len = (sizeof(text) - 1) * 1000;
+    char *buf = malloc(len);
+    struct err err;
+
+    cr_assert_not_null(buf);
+    for (size_t i = 0; i < 1000; i++)
+        memcpy(buf + i * (sizeof(text) - 1), text, sizeof(text) - 1);
+    write_file(db_path, buf, len);
+    free(buf);
+    assert_refused(-EIO, &err);
+    cr_assert_not_null(strstr(err.message, "not touched"), "%s", err.message);
+    cr_assert_not_null(strstr(err.message, "backup"), "%s", err.message);
+}
+
+Test(store, corrupt_page_refused)
+{
+    static const char text[] = "this is not a database";
+    struct store *s = open_ok();
+    char id[STORE_ID_MAX];
+    unsigned char *bytes;
+    size_t len, page;
+    struct err err;
+    FILE *f;
+
+    for (int i = 0; i < 200; i++) {
+        str_printf(id, sizeof(id), "j_%03d", i);
+        insert_ok(s, id, "succeeded", "{\"padding\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}");
+    }
+    store_close(s);
+    bytes = slurp(db_path, &len);
+    page = (size_t)bytes[16] << 8 | bytes[17]; /* big-endian page size in the header */
+    free(bytes);
+    cr_assert_geq(len, 3 * page, "database too small to corrupt page 2");
+
+    f = fopen(db_path, "r+b");
+    cr_assert_not_null(f);
+    cr_assert_eq(fseek(f, (long)page, SEEK_SET), 0);
+    for (size_t off = 0; off < page; off += sizeof(text) - 1)
+        fwrite(text, 1, sizeof(text) - 1 < page - off ? sizeof(text) - 1 : page - off, f);
+    cr_assert_eq(fclose(f), 0);
+    assert_refused(-EIO, &err);
+    cr_assert_not_null(strstr(err.message, "not touched"), "%s", err.message);
+}
+
+Test(store, foreign_database_refused)
+{
+    struct err err;
+
+    sql_exec(db_path, "CREATE TABLE jobs (x); INSERT INTO jobs VALUES (1);");
+    assert_refused(-EPROTO, &err);
+    cr_assert_not_null(strstr(err.message, "not an Airlock"), "%s", err.message);
+    sql_exec(db_path, "PRAGMA user_version = 1; PRAGMA application_id = 42;");
+    assert_refused(-EPROTO, NULL);
+}
+
+Test(store, missing_directory)
+{
+    struct err err = {0};
+    struct store *s = NULL;
+    char path[256];
+    struct stat st;
+    int r;
+
+    cr_assert_geq(str_printf(path, sizeof(path), "%s/missing/airlock.db", dir), 0);
+    r = store_open(path, &s, &err);
+    cr_assert_lt(r, 0);
+    cr_assert_null(s);
+    cr_assert_neq(err.message[0], '\0');
+    cr_assert_not_null(strstr(err.message, path), "%s", err.message);
+    cr_assert_neq(stat(path, &st), 0, "the file must not be created");
+}
+
+Test(store, directory_as_path)
+{
+    struct err err = {0};
+    struct store *s = NULL;
+
+    cr_assert_eq(store_open(dir, &s, &err), -EISDIR);
+    cr_assert_not_null(strstr(err.message, dir), "%s", err.message);
+    cr_assert_eq(store_open(NULL, &s, &err), -EINVAL);
+    cr_assert_neq(err.message[0], '\0');
+}
