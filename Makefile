@@ -58,7 +58,8 @@ INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 INTEG_LIB  := $(BUILD)/tests/integration/harness.o
 TEST_CFLAGS := -Wno-unknown-warning-option -Wno-missing-prototypes -Wno-cast-qual -Wno-format-truncation $(shell pkg-config --cflags $(TEST_PKG) 2>/dev/null)
 
-.PHONY: all run test test-run check lint format install deps deps-check clean fuzz bench
+PHONY_EXTRA := test-unprivileged test-run-asan
+.PHONY: all run test test-run check $(PHONY_EXTRA) lint format install deps deps-check clean fuzz bench
 all: $(DAEMON)
 
 $(BUILD)/daemon/%.o: daemon/%.c | deps-check
@@ -104,6 +105,10 @@ test-run-asan: $(DAEMON) $(UNIT_BINS) $(INTEG_BINS)
 	 AIRLOCK_SANITIZED=1 AIRLOCKD=$(abspath $(DAEMON)) AIRLOCK_SRC=$(CURDIR) \
 	 tests/run.sh $(UNIT_BINS) $(INTEG_BINS)
 
+# The same tests as an unprivileged user (needs root to drop to it; CI runs it).
+test-unprivileged: $(DAEMON) $(UNIT_BINS) $(INTEG_BINS)
+	@BUILD=$(BUILD) tests/run-unprivileged.sh
+
 run: deps $(DAEMON)
 	$(DAEMON) --config config/airlockd.json
 
@@ -138,7 +143,7 @@ deps:
 	fi
 
 fuzz:
-	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk
+	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk fuzz-run
 
 clean:
 	rm -rf build

@@ -35,8 +35,8 @@ enum netaddr_class {
     NETADDR_MULTICAST,     /* 224.0.0.0/4, ff00::/8 */
     NETADDR_BROADCAST,     /* 255.255.255.255 */
     NETADDR_RESERVED,      /* 240.0.0.0/4, 192.0.0.0/24, 192.88.99/24, 100::/64, 2001::/23 ... */
-    NETADDR_IPV4_MAPPED,   /* ::ffff:0:0/96, ::/96 (deprecated compatible), 64:ff9b:1::/48 */
-    NETADDR_NAT64,         /* 64:ff9b::/96 */
+    NETADDR_IPV4_MAPPED,   /* ::ffff:0:0/96, ::/96 (deprecated IPv4-compatible) */
+    NETADDR_NAT64,         /* 64:ff9b::/96, 64:ff9b:1::/48 (local-use translation) */
     NETADDR_6TO4,          /* 2002::/16 */
     NETADDR_TEREDO,        /* 2001::/32 */
     NETADDR_CLASS_COUNT
@@ -46,15 +46,18 @@ enum netaddr_class {
  * four parts) for IPv4, RFC 4291 text for IPv6 (no brackets, no zone). len bytes of s are
  * read (s need not be NUL-terminated). Returns 0, or -EINVAL. */
 int netaddr_parse(const char *s, size_t len, struct netaddr *ret);
-/* Parses "a.b.c.d/n" or "x::y/n". Host bits must be zero ("10.0.0.1/8" is -EINVAL, so an operator
- * never believes a rule is narrower than it is). Returns 0 or -EINVAL. */
+/* Parses "a.b.c.d/n" or "x::y/n"; a bare address is not a CIDR (write /32 or /128). Host bits must
+ * be zero ("10.0.0.1/8" is -EINVAL, so an operator never believes a rule is narrower than it is).
+ * Returns 0 or -EINVAL. */
 int netaddr_cidr_parse(const char *s, struct netaddr_cidr *ret);
 /* True when a is inside c; families must match (an IPv4 CIDR never matches an IPv6 address). */
 bool netaddr_cidr_contains(const struct netaddr_cidr *c, const struct netaddr *a);
+/* Unknown family or NULL: NETADDR_RESERVED, never public (fail closed). */
 enum netaddr_class netaddr_classify(const struct netaddr *a);
 /* Stable lower-case name ("loopback", "ipv4_mapped", ...) for logs, events and the API. */
 const char *netaddr_class_name(enum netaddr_class c);
-/* Canonical text (inet_ntop form) into buf of NETADDR_STR_MAX bytes. */
+/* Canonical text (inet_ntop form) into buf of NETADDR_STR_MAX bytes (enough for a CIDR too).
+ * On an unknown family or a short buffer, buf gets "", never a cut-off address. */
 void netaddr_format(const struct netaddr *a, char *buf, size_t n);
 void netaddr_cidr_format(const struct netaddr_cidr *c, char *buf, size_t n);
 /* Fills ret from a struct sockaddr_in / sockaddr_in6 (given as const void * to keep this header
