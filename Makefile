@@ -142,6 +142,11 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# Benchmarks (never in timed tests): the API under wrk; results go to docs/performance.md.
+bench: $(DAEMON)
+	@command -v wrk >/dev/null || $(MAKE) --no-print-directory deps DEB_PKGS=wrk
+	@tests/bench/api.sh
+
 fuzz:
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk fuzz-run
 

@@ -403,7 +403,7 @@ api_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     if (!req)
         return;
-    log_info("api.request", "%s %s %u %.1fms%s", req->method, req->url, req->status,
+    log_info("api.request", "%s %.256s %u %.1fms%s", req->method, req->url, req->status,
              (double)(time_mono_us() - req->start_us) / 1000.0,
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
     params_free(req->params);

@@ -2,8 +2,12 @@
  * The HTTP core against the real daemon: auth, every error code of api.md, body limits, and the
  * policy endpoints. Each test starts its own airlockd on a free loopback port.
  */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -417,4 +421,68 @@ Test(api, many_requests_in_a_row_keep_working)
         cr_assert_eq(r.status, 200);
         resp_free(&r);
     }
+}
+
+/* Sends raw bytes on a fresh connection and returns what comes back (at most n-1 bytes). */
+static void raw_exchange(const char *data, size_t len, char *out, size_t n)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d.port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {.tv_sec = 3};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    size_t got = 0;
+
+    cr_assert(fd >= 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(send(fd, data, len, MSG_NOSIGNAL), (ssize_t)len);
+    shutdown(fd, SHUT_WR);
+    while (got + 1 < n) {
+        ssize_t r = recv(fd, out + got, n - 1 - got, 0);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    out[got] = '\0';
+    close(fd);
+}
+
+Test(api, garbage_on_the_api_port_is_refused_and_the_daemon_stays_up)
+{
+    static const char *const junk[] = {
+        "GARBAGE\r\n\r\n",
+        "GET / HTTP/9.9\r\n\r\n",
+        "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+        "POST /v1/policies/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "\r\n\r\n\r\n",
+    };
+    char out[4096];
+
+    for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+        raw_exchange(junk[i], strlen(junk[i]), out, sizeof(out));
+        cr_expect(out[0] == '\0' || strncmp(out, "HTTP/1.1 4", 10) == 0 ||
+                      strncmp(out, "HTTP/1.1 505", 12) == 0,
+                  "junk %zu answered: %.80s", i, out);
+    }
+    struct resp r = http_get(&d, "/v1/policies");
+    cr_assert_eq(r.status, 200);
+    resp_free(&r);
+}
+
+Test(api, huge_header_is_refused)
+{
+    size_t n = 100000;
+    char *req = malloc(n + 128);
+    char out[4096];
+    int len = snprintf(req, 128, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ");
+
+    memset(req + len, 'a', n);
+    memcpy(req + len + n, "\r\n\r\n", 5);
+    raw_exchange(req, (size_t)len + n + 4, out, sizeof(out));
+    cr_assert(out[0] == '\0' || strncmp(out, "HTTP/1.1 4", 10) == 0, "answered: %.80s", out);
+    free(req);
+    struct resp r = http_get(&d, "/healthz");
+    cr_assert_eq(r.status, 200);
+    resp_free(&r);
 }
