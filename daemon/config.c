@@ -53,6 +53,8 @@ config_set_listen(struct config *c, const char *value, struct err *err)
 {
     const char *colon = strrchr(value, ':');
     const char *host = value;
+    struct netaddr addr;
+    bool bracketed = false;
     size_t hlen;
     uint64_t port;
 
@@ -63,17 +65,23 @@ config_set_listen(struct config *c, const char *value, struct err *err)
     if (hlen >= 2 && value[0] == '[' && value[hlen - 1] == ']') {
         host++;
         hlen -= 2;
+        bracketed = true;
     } else if (memchr(value, ':', hlen)) {
         return err_set(err, EINVAL, "bad_config",
                        "\"%s\": an IPv6 address must be in brackets, e.g. [::1]:8420", value);
     }
-    if (netaddr_parse(host, hlen, &c->listen_addr) < 0)
+    if (netaddr_parse(host, hlen, &addr) < 0)
         return err_set(err, EINVAL, "bad_config",
                        "\"%s\": the address must be an IP address (e.g. 127.0.0.1), not a name",
+                       value);
+    if (bracketed != (addr.family == AF_INET6))
+        return err_set(err, EINVAL, "bad_config",
+                       "\"%s\": brackets are for IPv6 addresses only ([::1]:8420, 127.0.0.1:8420)",
                        value);
     if ((colon[1] == '0' && colon[2] != '\0') || str_to_u64(colon + 1, 0, 65535, &port) < 0)
         return err_set(err, EINVAL, "bad_config",
                        "\"%s\": the port must be a number from 0 to 65535", value);
+    c->listen_addr = addr;
     c->listen_port = (uint16_t)port;
     return 0;
 }
@@ -98,8 +106,9 @@ config_set_dir(char *dst, const char *value, const char *base, struct err *err)
 
     if (!*value)
         return err_set(err, EINVAL, "bad_config", "must be a non-empty path");
-    if (strlen(value) != strcspn(value, "\n\r\t"))
-        return err_set(err, EINVAL, "bad_config", "must not contain control characters");
+    for (const char *p = value; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return err_set(err, EINVAL, "bad_config", "must not contain control characters");
     if (value[0] == '/') {
         r = str_copy(dst, PATH_MAX, value);
     } else if (*base) {
@@ -284,11 +293,12 @@ apply_key(struct config *c, const char *key, json_t *v, const char *base, struct
 static int
 read_file(const char *path, char **ret, size_t *ret_len, struct err *err)
 {
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     _cleanup_free_ char *buf = NULL;
     struct stat st;
     ssize_t n;
 
+    /* O_NONBLOCK: a FIFO in place of the file must not hang the start; fstat refuses it. */
     if (fd < 0)
         return err_set(err, errno, "bad_config", "cannot open: %m");
     if (fstat(fd, &st) < 0)

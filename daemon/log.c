@@ -37,24 +37,73 @@ log_level_parse(const char *s, enum log_level *ret)
     return -EINVAL;
 }
 
-/* Appends s to buf as JSON string content, escaping quotes, backslashes and control bytes. */
+/* Length of the valid UTF-8 sequence at s (2 to 4), or 0 when it is not one (RFC 3629: no
+ * overlong forms, no surrogates, nothing past U+10FFFF). s is NUL-terminated, so a truncated
+ * sequence meets the NUL, which is not a continuation byte. */
 static size_t
-json_escape(char *buf, size_t pos, size_t cap, const char *s)
+utf8_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xbf;
+
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4;
+    else
+        return 0;
+    if (c == 0xe0)
+        lo = 0xa0; /* overlong */
+    else if (c == 0xed)
+        hi = 0x9f; /* surrogates */
+    else if (c == 0xf0)
+        lo = 0x90; /* overlong */
+    else if (c == 0xf4)
+        hi = 0x8f; /* past U+10FFFF */
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return n;
+}
+
+/* Appends s to buf as JSON string content: quotes, backslashes and control bytes escaped, valid
+ * UTF-8 copied whole (never split at the end of the buffer), any other byte replaced by U+FFFD,
+ * so the line is always valid JSON whatever a job or a client put in the message. */
+static size_t
+json_escape(char *buf, size_t pos, size_t cap, const char *str)
 {
     static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)str;
 
-    for (; *s && pos + 7 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
+    while (*s && pos + 7 < cap) {
+        unsigned char c = *s;
+        size_t n;
         if (c == '"' || c == '\\') {
             buf[pos++] = '\\';
             buf[pos++] = (char)c;
+            s++;
         } else if (c < 0x20 || c == 0x7f) {
             memcpy(buf + pos, "\\u00", 4);
             buf[pos + 4] = hex[c >> 4];
             buf[pos + 5] = hex[c & 15];
             pos += 6;
-        } else {
+            s++;
+        } else if (c < 0x80) {
             buf[pos++] = (char)c;
+            s++;
+        } else if ((n = utf8_len(s)) > 0) {
+            memcpy(buf + pos, s, n);
+            pos += n;
+            s += n;
+        } else {
+            memcpy(buf + pos, "\\ufffd", 6);
+            pos += 6;
+            s++;
         }
     }
     return pos;

@@ -19,6 +19,7 @@ struct entry {
     char name[POLICY_NAME_MAX + 1];
     struct policy *policy;
     char *text; /* the file's bytes, to tell "unchanged" from "reloaded" */
+    size_t len;
 };
 
 struct policies {
@@ -98,13 +99,14 @@ find(struct entry *e, size_t n, const char *name)
 
 /* Reads a policy file relative to dirfd, at most POLICY_FILE_MAX bytes. */
 static int
-read_policy_file(int dirfd, const char *file, char **ret, struct err *err)
+read_policy_file(int dirfd, const char *file, char **ret, size_t *ret_len, struct err *err)
 {
-    _cleanup_close_ int fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    _cleanup_close_ int fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     _cleanup_free_ char *buf = NULL;
     struct stat st;
     size_t got = 0;
 
+    /* O_NONBLOCK: a FIFO named *.json must not hang the reload; fstat refuses it. */
     if (fd < 0)
         return err_set(err, errno, "bad_policy", "cannot open: %m");
     if (fstat(fd, &st) < 0)
@@ -127,6 +129,7 @@ read_policy_file(int dirfd, const char *file, char **ret, struct err *err)
         got += (size_t)n;
     }
     buf[got] = '\0';
+    *ret_len = got;
     *ret = TAKE_PTR(buf);
     return 0;
 }
@@ -154,21 +157,24 @@ load_one(struct policies *ps, int dirfd, const char *file, const char *name, str
     _cleanup_free_ char *text = NULL;
     struct err err = {0};
     struct policy *p = NULL;
+    size_t len = 0;
     int r;
 
     str_copy(e->name, sizeof(e->name), name);
-    r = read_policy_file(dirfd, file, &text, &err);
-    if (r == 0 && prev && strcmp(prev->text, text) == 0) {
+    r = read_policy_file(dirfd, file, &text, &len, &err);
+    if (r == 0 && prev && prev->len == len && memcmp(prev->text, text, len) == 0) {
         e->policy = policy_ref(prev->policy);
         e->text = TAKE_PTR(text);
+        e->len = len;
         json_array_append_new(json_object_get(report, "unchanged"), json_string(name));
         return true;
     }
     if (r == 0)
-        r = policy_parse(name, text, strlen(text), &ps->defaults, &p, &err);
+        r = policy_parse(name, text, len, &ps->defaults, &p, &err);
     if (r == 0) {
         e->policy = p;
         e->text = TAKE_PTR(text);
+        e->len = len;
         json_array_append_new(json_object_get(report, "loaded"), json_string(name));
         return true;
     }
@@ -179,9 +185,13 @@ load_one(struct policies *ps, int dirfd, const char *file, const char *name, str
     report_error(json_object_get(report, "errors"), file, err.message, prev != NULL);
     if (!prev)
         return false;
+    e->text = malloc(prev->len + 1);
+    if (!e->text)
+        return false;
+    memcpy(e->text, prev->text, prev->len + 1);
+    e->len = prev->len;
     e->policy = policy_ref(prev->policy);
-    e->text = strdup(prev->text);
-    return e->text != NULL;
+    return true;
 }
 
 /* Lists candidate files: "*.json", not hidden. Names that are not valid policy names are

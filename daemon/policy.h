@@ -40,7 +40,8 @@ struct policy_limits {
 #define POLICY_DISK_MB_MAX (16 * 1024 * 1024)
 
 /* Added with policy.c: the limits a policy gets when neither it nor the `defaults` given to
- * policy_parse set one (a `defaults` field of 0 counts as unset). */
+ * policy_parse set one (a `defaults` field of 0 counts as unset; `defaults` may be NULL). The
+ * filesystem a policy without "filesystem" gets is built into policy.c (docs/policies.md). */
 #define POLICY_TIMEOUT_S_DEFAULT 300
 #define POLICY_MEMORY_MB_DEFAULT 1024
 #define POLICY_PIDS_DEFAULT 256

@@ -103,12 +103,16 @@ token_read(const char *path, int fd, char **ret, struct err *err)
     text[n] = '\0';
     while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
         text[--n] = '\0';
-    if (n < TOKEN_MIN || n > TOKEN_MAX || strcspn(text, " \t\n\r") != (size_t)n) {
+    bool printable = true;
+    for (ssize_t i = 0; i < n; i++)
+        printable = printable && text[i] > 0x20 && text[i] < 0x7f;
+    if (n < TOKEN_MIN || n > TOKEN_MAX || !printable) {
         explicit_bzero(text, sizeof(text));
-        return err_set(err, EINVAL, "bad_config",
-                       "%s: not a valid token (%d to %d characters, no spaces); delete it to "
-                       "have a new one made",
-                       path, TOKEN_MIN, TOKEN_MAX);
+        return err_set(
+            err, EINVAL, "bad_config",
+            "%s: not a valid token (%d to %d printable characters, no spaces); delete it "
+            "to have a new one made",
+            path, TOKEN_MIN, TOKEN_MAX);
     }
     *ret = strdup(text);
     explicit_bzero(text, sizeof(text));
@@ -124,7 +128,7 @@ token_load_file(const char *state_dir, char **ret, bool *ret_new, struct err *er
 
     if (str_printf(path, sizeof(path), "%s/token", state_dir) < 0)
         return err_set(err, ENAMETOOLONG, "bad_config", "%s: path too long", state_dir);
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0 && errno == ENOENT) {
         r = token_create(path, ret, err);
         if (r == 0)
@@ -134,8 +138,10 @@ token_load_file(const char *state_dir, char **ret, bool *ret_new, struct err *er
     if (fd < 0)
         return err_set(err, errno, "bad_config", "%s: cannot open: %m (a symlink is refused)",
                        path);
-    *ret_new = false;
-    return token_read(path, fd, ret, err);
+    r = token_read(path, fd, ret, err);
+    if (r == 0)
+        *ret_new = false;
+    return r;
 }
 
 bool

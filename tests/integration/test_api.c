@@ -424,9 +424,11 @@ Test(api, many_requests_in_a_row_keep_working)
 }
 
 /* Sends raw bytes on a fresh connection and returns what comes back (at most n-1 bytes). */
-static void raw_exchange(const char *data, size_t len, char *out, size_t n)
+static void
+raw_exchange(const char *data, size_t len, char *out, size_t n)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d.port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)d.port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     struct timeval tv = {.tv_sec = 3};
     int fd = socket(AF_INET, SOCK_STREAM, 0);
