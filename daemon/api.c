@@ -188,9 +188,19 @@ api_check_fields(json_t *obj, const char *const *allowed, struct err *err)
 
 /* ---- routing ---- */
 
-/* Matches path against pattern; fills params (malloc'd) on success. */
+static void
+params_free(char **params)
+{
+    for (size_t i = 0; i < API_PARAMS_MAX; i++) {
+        free(params[i]);
+        params[i] = NULL;
+    }
+}
+
+/* Matches path against pattern without allocating; records where each {} segment is. */
 static bool
-route_match(const char *pattern, const char *path, char **params)
+route_match_spans(const char *pattern, const char *path, const char **starts, size_t *lens,
+                  size_t *ret_n)
 {
     size_t np = 0;
 
@@ -199,10 +209,8 @@ route_match(const char *pattern, const char *path, char **params)
             size_t len = strcspn(path, "/");
             if (len == 0 || np == API_PARAMS_MAX)
                 return false;
-            params[np] = strndup(path, len);
-            if (!params[np])
-                return false;
-            np++;
+            starts[np] = path;
+            lens[np++] = len;
             path += len;
             pattern += 2;
             continue;
@@ -212,16 +220,27 @@ route_match(const char *pattern, const char *path, char **params)
         pattern++;
         path++;
     }
+    *ret_n = np;
     return *pattern == '\0' && *path == '\0';
 }
 
-static void
-params_free(char **params)
+/* Matches path against pattern; on a match fills params (malloc'd, all or none). */
+static bool
+route_match(const char *pattern, const char *path, char **params)
 {
-    for (size_t i = 0; i < API_PARAMS_MAX; i++) {
-        free(params[i]);
-        params[i] = NULL;
+    const char *starts[API_PARAMS_MAX];
+    size_t lens[API_PARAMS_MAX], n = 0;
+
+    if (!route_match_spans(pattern, path, starts, lens, &n))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        params[i] = strndup(starts[i], lens[i]);
+        if (!params[i]) {
+            params_free(params);
+            return false;
+        }
     }
+    return true;
 }
 
 /* Finds the route for method+path. Sets *path_known when some route has this path. */

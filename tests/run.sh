@@ -24,6 +24,13 @@ for bin in "$@"; do
         echo "!! $name: exit $rc" >&2
         bad=1
     fi
+    # Criterion does not count an assertion that fails in a suite's .fini (where the harness
+    # stops each daemon and checks its exit), so any "Assertion Failed" line fails the run.
+    if grep -aq 'Assertion Failed' "$log" && [ "${f:-0}" -eq 0 ]; then
+        echo "!! $name: an assertion failed outside a test (setup or teardown)" >&2
+        failed=$((failed + 1))
+        bad=1
+    fi
     if grep -aqE 'ERROR: (LeakSanitizer|AddressSanitizer)|runtime error:' "$log"; then
         echo "!! $name: sanitizer report above" >&2
         bad=1
