@@ -12,8 +12,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 dir=$(mktemp -d /tmp/airlock-unpriv-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-mkdir -p "$dir/tests" "$dir/policies"
-cp -r "$build/tests/unit" "$build/tests/integration" "$dir/tests/"
+mkdir -p "$dir/tests/unit" "$dir/tests/integration" "$dir/policies"
+for kind in unit integration; do
+    find "$build/tests/$kind" -maxdepth 1 -type f -name 'test_*' ! -name '*.[od]' -perm -u+x \
+        -exec cp {} "$dir/tests/$kind/" \;
+done
 cp "$build/airlockd" tests/run.sh "$dir/"
 cp policies/*.json "$dir/policies/"
 chmod -R a+rX "$dir"
