@@ -123,8 +123,11 @@ install: $(DAEMON)
 	           $(DESTDIR)$(PREFIX)/share/airlock/web $(DESTDIR)$(PREFIX)/share/doc/airlock
 	install -m 0755 $(DAEMON) $(DESTDIR)$(PREFIX)/bin/airlockd
 	install -m 0644 policies/*.json $(DESTDIR)$(PREFIX)/share/airlock/policies/
-	install -m 0644 config/airlockd.json $(DESTDIR)$(PREFIX)/share/airlock/airlockd.json.example
-	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/airlock/
+	sed -e 's|"\.\./var"|"/var/lib/airlock"|' \
+	    -e 's|"\.\./policies"|"$(PREFIX)/share/airlock/policies"|' config/airlockd.json \
+	    > $(DESTDIR)$(PREFIX)/share/airlock/airlockd.json.example
+	chmod 0644 $(DESTDIR)$(PREFIX)/share/airlock/airlockd.json.example
+	install -m 0644 README.md docs/*.md docs/openapi.yaml $(DESTDIR)$(PREFIX)/share/doc/airlock/
 
 # deps-check is cheap (pkg-config only) and runs before every compile; deps installs when
 # something is missing, and costs nothing when all is there.

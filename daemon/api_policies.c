@@ -121,6 +121,12 @@ decide_json(const struct policy *p, const struct policy_url *u, const char *meth
     explain(&d, u, method, why, sizeof(why));
     if (d.list)
         snprintf(rule, sizeof(rule), "%s[%d]", d.list, d.rule);
+    if (u->host.is_ip) {
+        /* Say what kind of address it is: "link_local", "loopback", "metadata", ... */
+        size_t len = strlen(why);
+        snprintf(why + len, sizeof(why) - len, " (%s address)",
+                 netaddr_class_name(netaddr_classify(&u->host.ip)));
+    }
     return json_pack(
         "{s:s, s:s?, s:s?, s:o?, s:s, s:{s:s, s:s, s:i, s:s, s:s?}, s:s?}", "decision",
         d.allow ? "allow" : "deny", "rule", d.list ? rule : NULL, "reason", d.reason, "rule_detail",
