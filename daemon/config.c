@@ -29,12 +29,12 @@ config_defaults(struct config *c)
     c->max_body_bytes = API_BODY_MAX_DEFAULT;
     c->api_threads = API_THREADS_DEFAULT;
     c->default_limits = (struct policy_limits){
-        .timeout_s = 300,
-        .memory_mb = 1024,
-        .pids = 256,
-        .cpu_s = 300,
-        .output_bytes = 16 * 1024 * 1024,
-        .disk_mb = 1024,
+        .timeout_s = POLICY_TIMEOUT_S_DEFAULT,
+        .memory_mb = POLICY_MEMORY_MB_DEFAULT,
+        .pids = POLICY_PIDS_DEFAULT,
+        .cpu_s = POLICY_CPU_S_DEFAULT,
+        .output_bytes = POLICY_OUTPUT_BYTES_DEFAULT,
+        .disk_mb = POLICY_DISK_MB_DEFAULT,
     };
 }
 
@@ -169,46 +169,30 @@ get_string(json_t *v, const char *key, const char **ret, struct err *err)
     return 0;
 }
 
-struct limit_key {
-    const char *name;
-    size_t offset;
-    uint64_t max;
-};
-
-static const struct limit_key limit_keys[] = {
-    {"timeout_s", offsetof(struct policy_limits, timeout_s), POLICY_TIMEOUT_S_MAX},
-    {"memory_mb", offsetof(struct policy_limits, memory_mb), POLICY_MEMORY_MB_MAX},
-    {"pids", offsetof(struct policy_limits, pids), POLICY_PIDS_MAX},
-    {"cpu_s", offsetof(struct policy_limits, cpu_s), POLICY_CPU_S_MAX},
-    {"output_bytes", offsetof(struct policy_limits, output_bytes), POLICY_OUTPUT_BYTES_MAX},
-    {"disk_mb", offsetof(struct policy_limits, disk_mb), POLICY_DISK_MB_MAX},
-};
-
 static int
 load_limits(json_t *obj, struct policy_limits *l, struct err *err)
 {
-    const char *key;
-    json_t *v;
-    char name[64];
+    struct policy_limits parsed = {0};
+    int r = policy_limits_parse(obj, "default_limits", &parsed, err);
 
-    if (!json_is_object(obj))
-        return err_set(err, EINVAL, "bad_config", "default_limits: must be an object");
-    json_object_foreach(obj, key, v)
-    {
-        const struct limit_key *k = NULL;
-        for (size_t i = 0; i < ARRAY_SIZE(limit_keys); i++)
-            if (strcmp(key, limit_keys[i].name) == 0)
-                k = &limit_keys[i];
-        if (!k)
-            return err_set(err, EINVAL, "bad_config",
-                           "default_limits.%.64s: unknown key (expected timeout_s, memory_mb, "
-                           "pids, cpu_s, output_bytes, disk_mb)",
-                           key);
-        snprintf(name, sizeof(name), "default_limits.%s", k->name);
-        int r = get_uint(v, name, 1, k->max, (uint64_t *)(void *)((char *)l + k->offset), err);
-        if (r < 0)
-            return r;
+    if (r < 0) {
+        if (err)
+            err->code = "bad_config";
+        return r;
     }
+    /* Keys left out keep the built-in defaults. */
+    if (parsed.timeout_s)
+        l->timeout_s = parsed.timeout_s;
+    if (parsed.memory_mb)
+        l->memory_mb = parsed.memory_mb;
+    if (parsed.pids)
+        l->pids = parsed.pids;
+    if (parsed.cpu_s)
+        l->cpu_s = parsed.cpu_s;
+    if (parsed.output_bytes)
+        l->output_bytes = parsed.output_bytes;
+    if (parsed.disk_mb)
+        l->disk_mb = parsed.disk_mb;
     return 0;
 }
 

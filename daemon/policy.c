@@ -1136,30 +1136,35 @@ limit_value(const struct policy_limits *l, const struct policy_limit_key *k)
     return *(const uint64_t *)(const void *)((const char *)l + k->offset);
 }
 
-static int
-parse_limits(json_t *root, struct policy_limits *l, struct err *err)
+int
+policy_limits_parse(json_t *lim, const char *where_prefix, struct policy_limits *l, struct err *err)
 {
-    json_t *lim = json_object_get(root, "limits");
     char where[WHERE_MAX];
     int r;
 
-    if (!lim)
-        return 0;
     if (!json_is_object(lim))
-        return fail(err, "limits", "must be an object");
-    r = check_keys(lim, policy_limits_keys, "limits", err);
+        return fail(err, where_prefix, "must be an object");
+    r = check_keys(lim, policy_limits_keys, where_prefix, err);
     for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(policy_limit_keys); i++) {
         const struct policy_limit_key *k = &policy_limit_keys[i];
         json_t *v = json_object_get(lim, k->key);
         json_int_t x = json_is_integer(v) ? json_integer_value(v) : 0;
         if (!v)
             continue;
-        where_key(where, "limits", k->key);
+        where_key(where, where_prefix, k->key);
         if (x < 1 || (uint64_t)x > k->max)
             return fail(err, where, "must be an integer from 1 to %" PRIu64, k->max);
         *limit_field(l, k) = (uint64_t)x;
     }
     return r;
+}
+
+static int
+parse_limits(json_t *root, struct policy_limits *l, struct err *err)
+{
+    json_t *lim = json_object_get(root, "limits");
+
+    return lim ? policy_limits_parse(lim, "limits", l, err) : 0;
 }
 
 /* Fills the limits the policy left out: from defaults when they set one, else built in. */

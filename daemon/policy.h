@@ -109,6 +109,12 @@ struct policy_decision {
 
 struct policy;
 
+/* Parses a limits object (the keys of struct policy_limits, each an integer from 1 to its
+ * POLICY_*_MAX) into l, setting only the keys present. where names the object in messages
+ * ("default_limits", "limits"). Returns 0 or -EINVAL with err ("limits.pids: must be ..."). Used
+ * for a policy's limits, the config's default_limits and a job's limits alike. */
+int policy_limits_parse(json_t *lim, const char *where, struct policy_limits *l, struct err *err);
+
 /* Parses and validates one policy named `name` from len bytes of JSON text. `defaults` fills
  * limits and the filesystem the policy leaves out. On failure returns -EINVAL (or -ENOMEM) and
  * err names the key and what is wrong ("network.allow[2].host: ..."); the caller adds the file.
