@@ -23,6 +23,15 @@ static const struct api_route routes[] = {
     {"POST", "/v1/policies/reload", api_policies_reload, true, true},
     {"GET", "/v1/policies/{}", api_policies_get, true, false},
     {"POST", "/v1/policies/{}/check", api_policies_check, true, true},
+    {"POST", "/v1/jobs", api_jobs_create, true, true},
+    {"GET", "/v1/jobs", api_jobs_list, true, false},
+    {"GET", "/v1/jobs/{}", api_jobs_get, true, false},
+    {"DELETE", "/v1/jobs/{}", api_jobs_delete, true, false},
+    {"POST", "/v1/jobs/{}/cancel", api_jobs_cancel, true, true},
+    {"GET", "/v1/jobs/{}/stdout", api_jobs_stdout, true, false},
+    {"GET", "/v1/jobs/{}/stderr", api_jobs_stderr, true, false},
+    {"GET", "/v1/jobs/{}/egress", api_jobs_egress, true, false},
+    {"GET", "/v1/jobs/{}/files/{*}", api_jobs_file, true, false},
 };
 
 /* ---- replies ---- */
@@ -205,14 +214,15 @@ route_match_spans(const char *pattern, const char *path, const char **starts, si
     size_t np = 0;
 
     while (*pattern && *path) {
-        if (pattern[0] == '{' && pattern[1] == '}') {
-            size_t len = strcspn(path, "/");
+        bool rest = strncmp(pattern, "{*}", 3) == 0; /* the rest of the path, slashes too */
+        if (rest || (pattern[0] == '{' && pattern[1] == '}')) {
+            size_t len = rest ? strlen(path) : strcspn(path, "/");
             if (len == 0 || np == API_PARAMS_MAX)
                 return false;
             starts[np] = path;
             lens[np++] = len;
             path += len;
-            pattern += 2;
+            pattern += rest ? 3 : 2;
             continue;
         }
         if (*pattern != *path)
@@ -400,6 +410,12 @@ api_access(void *cls, struct MHD_Connection *conn, const char *url, const char *
         *upload_data_size = 0; /* already answered early: discard the rest of the body */
         return MHD_YES;
     }
+    if (req->suspended) {
+        /* Resumed (the job a wait was for has ended): the handler answers now. */
+        req->suspended = false;
+        req->resumed = true;
+        return req->route->handler(req);
+    }
     if (*upload_data_size) {
         body_append(req, upload_data, *upload_data_size);
         *upload_data_size = 0;
@@ -425,6 +441,8 @@ api_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     log_info("api.request", "%s %.256s %u %.1fms%s", req->method, req->url, req->status,
              (double)(time_mono_us() - req->start_us) / 1000.0,
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
+    if (req->watching)
+        jobs_unwatch(req->api->deps.jobs, req->watch_id, req);
     params_free(req->params);
     free(req->body);
     free(req);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "jobs.h"
 #include "policies.h"
 #include "probe.h"
 #include "store.h"
@@ -20,6 +21,7 @@ struct api_deps {
     const char *token;
     struct policies *policies;
     struct store *store;
+    struct jobs *jobs;
     const struct probe *probe;
     int64_t started_ms;
 };

@@ -29,6 +29,10 @@ struct api_request {
     size_t body_len;
     bool body_too_large;
     bool answered;
+    bool suspended; /* waiting for a job to end (MHD_suspend_connection) */
+    bool resumed;   /* ... and it has */
+    bool watching;  /* registered with jobs_watch under watch_id */
+    char watch_id[64];
     unsigned status;
     int64_t start_us;
 };
@@ -37,7 +41,7 @@ typedef enum MHD_Result (*api_handler)(struct api_request *req);
 
 struct api_route {
     const char *method;
-    const char *pattern; /* "/v1/policies/{}/check": {} matches one non-empty segment */
+    const char *pattern; /* {} matches one non-empty segment, {*} the non-empty rest */
     api_handler handler;
     bool auth;      /* needs the bearer token */
     bool json_body; /* takes a JSON body (Content-Type checked, size bounded) */
@@ -64,5 +68,14 @@ enum MHD_Result api_policies_list(struct api_request *req);
 enum MHD_Result api_policies_get(struct api_request *req);
 enum MHD_Result api_policies_check(struct api_request *req);
 enum MHD_Result api_policies_reload(struct api_request *req);
+enum MHD_Result api_jobs_create(struct api_request *req);
+enum MHD_Result api_jobs_list(struct api_request *req);
+enum MHD_Result api_jobs_get(struct api_request *req);
+enum MHD_Result api_jobs_delete(struct api_request *req);
+enum MHD_Result api_jobs_cancel(struct api_request *req);
+enum MHD_Result api_jobs_stdout(struct api_request *req);
+enum MHD_Result api_jobs_stderr(struct api_request *req);
+enum MHD_Result api_jobs_egress(struct api_request *req);
+enum MHD_Result api_jobs_file(struct api_request *req);
 
 #endif

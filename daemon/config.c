@@ -28,6 +28,10 @@ config_defaults(struct config *c)
     c->max_queued_jobs = 64;
     c->max_body_bytes = API_BODY_MAX_DEFAULT;
     c->api_threads = API_THREADS_DEFAULT;
+    c->job_uid = 65534;
+    c->job_gid = 65534;
+    str_copy(c->cgroup_parent, sizeof(c->cgroup_parent), "airlock");
+    c->require_landlock = true;
     c->default_limits = (struct policy_limits){
         .timeout_s = POLICY_TIMEOUT_S_DEFAULT,
         .memory_mb = POLICY_MEMORY_MB_DEFAULT,
@@ -269,6 +273,33 @@ apply_key(struct config *c, const char *key, json_t *v, const char *base, struct
     }
     if (strcmp(key, "default_limits") == 0)
         return load_limits(v, &c->default_limits, err);
+    if (strcmp(key, "job_uid") == 0 || strcmp(key, "job_gid") == 0) {
+        if ((r = get_uint(v, key, 1, 4294967294u, &u, err)) < 0)
+            return r;
+        if (key[4] == 'u')
+            c->job_uid = (uid_t)u;
+        else
+            c->job_gid = (gid_t)u;
+        return 0;
+    }
+    if (strcmp(key, "cgroup_parent") == 0) {
+        if ((r = get_string(v, key, &s, err)) < 0)
+            return r;
+        if (!*s || strlen(s) >= sizeof(c->cgroup_parent) ||
+            strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-_.") != strlen(s) || s[0] == '.')
+            return err_set(err, EINVAL, "bad_config",
+                           "cgroup_parent: \"%.64s\" must be 1 to 63 of [a-z0-9._-], not "
+                           "starting with '.'",
+                           s);
+        str_copy(c->cgroup_parent, sizeof(c->cgroup_parent), s);
+        return 0;
+    }
+    if (strcmp(key, "require_landlock") == 0) {
+        if (!json_is_boolean(v))
+            return err_set(err, EINVAL, "bad_config", "require_landlock: must be true or false");
+        c->require_landlock = json_is_true(v);
+        return 0;
+    }
     return err_set(err, EINVAL, "bad_config",
                    "%.64s: unknown key (see docs/config.md for the keys airlockd knows)", key);
 }

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "log.h"
 #include "netaddr.h"
@@ -36,6 +37,10 @@ struct config {
     size_t max_body_bytes;
     unsigned api_threads;
     struct policy_limits default_limits;
+    uid_t job_uid; /* host uid jobs map to when the daemon runs as root */
+    gid_t job_gid;
+    char cgroup_parent[64]; /* per-job cgroups live in <controller>/<cgroup_parent>/ */
+    bool require_landlock;  /* refuse jobs when the kernel has no Landlock */
 };
 
 /* Fills c with the built-in defaults (127.0.0.1:8420, ./var state, ./policies). */

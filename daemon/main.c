@@ -13,6 +13,9 @@
 #include <sysexits.h>
 
 #include "api.h"
+#include "cgroup.h"
+#include "jobs.h"
+#include "spawner.h"
 #include "config.h"
 #include "log.h"
 #include "policies.h"
@@ -144,6 +147,10 @@ prepare_state_dir(struct config *cfg, struct err *err)
     if (!S_ISDIR(st.st_mode))
         return err_set(err, ENOTDIR, "internal", "%s: the state directory is not a directory",
                        real);
+    /* Traversable (not listable) by others when root: a job's uid must reach its workspace
+     * and the sandbox root mountpoint beneath it; every file in it is private by mode. */
+    if (geteuid() == 0 && (st.st_mode & 0777) == 0700 && chmod(real, 0711) < 0)
+        return err_set(err, errno, "internal", "%s: chmod 0711: %m", real);
     if (st.st_mode & 022)
         return err_set(err, EPERM, "internal",
                        "%s: the state directory is writable by others; run: chmod go-w %s", real,
@@ -280,6 +287,9 @@ main(int argc, char **argv)
     struct store *store = NULL;
     struct policies *ps = NULL;
     struct api *api = NULL;
+    struct spawner *spawner = NULL;
+    struct cgroup_pool *cgroups = NULL;
+    struct jobs *jobs = NULL;
     char *token = NULL;
     char where[80];
     sigset_t mask;
@@ -294,6 +304,8 @@ main(int argc, char **argv)
         return EX_CONFIG;
     }
     log_setup(cfg.log_json, cfg.log_level);
+    /* Everything the daemon creates is private unless it says otherwise. */
+    umask(077);
     /* Signals are blocked before any thread exists, so every thread inherits the mask and only
      * the signalfd below sees them. */
     sigemptyset(&mask);
@@ -307,9 +319,23 @@ main(int argc, char **argv)
              geteuid(), cfg.path[0] ? ", config " : "", cfg.path);
     probe_kernel(&probe);
     probe_log(&probe);
+    /* The spawner is forked now, while this process has no thread (spawner.h). */
+    if (spawner_start(&spawner, &err) < 0)
+        goto out;
     if (sfd < 0 || prepare_state_dir(&cfg, &err) < 0 || prepare_policy_dir(&cfg, &err) < 0 ||
         resolve_token(&cfg, &token, &err) < 0 || open_store(&cfg, &store, &err) < 0 ||
         load_policies(&cfg, &ps, &err) < 0)
+        goto out;
+    if (cgroup_pool_new(&probe, cfg.cgroup_parent, 4, &cgroups, &err) < 0)
+        goto out;
+    log_info("cgroup.pool", "per-job cgroups: %s", cgroup_pool_describe(cgroups));
+    struct jobs_deps jd = {.cfg = &cfg,
+                           .store = store,
+                           .policies = ps,
+                           .spawner = spawner,
+                           .cgroups = cgroups,
+                           .probe = &probe};
+    if (jobs_new(&jd, &jobs, &err) < 0 || jobs_start(jobs, &err) < 0)
         goto out;
     if ((fd = api_listen(&cfg, &err)) < 0)
         goto out;
@@ -318,6 +344,7 @@ main(int argc, char **argv)
                             .token = token,
                             .policies = ps,
                             .store = store,
+                            .jobs = jobs,
                             .probe = &probe,
                             .started_ms = time_now_ms()};
     if (api_start(&deps, fd, &api, &err) < 0)
@@ -330,7 +357,12 @@ main(int argc, char **argv)
 out:
     if (status != 0)
         log_error("daemon.start", "%s", err.message[0] ? err.message : "cannot start");
+    /* Jobs first (they answer waiting clients), then the API, then what they used. */
+    jobs_stop(jobs);
     api = api_stop(api);
+    jobs = jobs_free(jobs);
+    spawner = spawner_stop(spawner);
+    cgroups = cgroup_pool_free(cgroups);
     ps = policies_free(ps);
     store = store_close(store);
     token = token_free(token);

@@ -22,7 +22,7 @@
 #include "log.h"
 #include "util.h"
 
-static const char *const cg_names[PROBE_CG_COUNT] = {"memory", "pids", "cpu"};
+static const char *const cg_names[PROBE_CG_COUNT] = {"memory", "pids", "cpu", "cpuacct"};
 
 const char *
 probe_cgroup_name(enum probe_cgroup_ctrl c)
@@ -239,6 +239,8 @@ probe_log(const struct probe *p)
         if (c->version)
             log_info("probe.cgroup", "%s: v%d at %s (%s)", cg_names[i], c->version, c->path,
                      c->writable ? "writable" : "not writable");
+        else if (i == PROBE_CG_CPUACCT && p->cgroup[PROBE_CG_CPU].version == 2)
+            continue; /* v2 has no cpuacct: cpu.stat of the cpu controller serves */
         else
             log_warn("probe.cgroup", "%s: no controller mounted; rlimits only", cg_names[i]);
     }

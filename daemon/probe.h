@@ -13,7 +13,15 @@
 #include <limits.h>
 #include <stdbool.h>
 
-enum probe_cgroup_ctrl { PROBE_CG_MEMORY, PROBE_CG_PIDS, PROBE_CG_CPU, PROBE_CG_COUNT };
+/* PROBE_CG_CPUACCT is a v1 controller only (CPU accounting, cpuacct.usage); on v2 the cpu
+ * controller's cpu.stat carries the same figure and cpuacct stays absent. */
+enum probe_cgroup_ctrl {
+    PROBE_CG_MEMORY,
+    PROBE_CG_PIDS,
+    PROBE_CG_CPU,
+    PROBE_CG_CPUACCT,
+    PROBE_CG_COUNT
+};
 
 struct probe_cgroup {
     int version; /* 0 absent, 1 or 2 */

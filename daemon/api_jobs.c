@@ -1,0 +1,330 @@
+/*
+ * api_jobs: the /v1/jobs handlers. A POST with wait (body "wait": true or ?wait=true) does not
+ * hold a thread: the connection is suspended, and jobs calls back when the job has ended and
+ * its end is stored; the connection is then resumed and answered with the final job object.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "api_internal.h"
+#include "log.h"
+
+#define LIST_LIMIT_DEFAULT 50
+
+static const char *
+query(struct api_request *req, const char *key)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static enum MHD_Result
+reply_errno(struct api_request *req, int r, const char *what)
+{
+    switch (r) {
+    case -ENOENT:
+        return api_reply_error(req, 404, "not_found", "%s: no such job", what);
+    case -ENOMEM:
+        return api_reply_error(req, 500, "internal", "out of memory");
+    default:
+        return api_reply_error(req, 500, "internal", "%s: %s", what, strerror(-r));
+    }
+}
+
+static enum MHD_Result
+reply_job(struct api_request *req, unsigned status, const char *id)
+{
+    int r = 0;
+    json_t *job = jobs_get_json(req->api->deps.jobs, id, &r);
+    char location[128];
+    struct MHD_Response *resp;
+
+    if (!job)
+        return reply_errno(req, r, id);
+    if (status != 201)
+        return api_reply_json(req, status, job);
+    /* 201 carries Location: built here rather than in api_reply_json. */
+    snprintf(location, sizeof(location), "/v1/jobs/%s", id);
+    char *text = json_dumps(job, JSON_COMPACT);
+    json_decref(job);
+    if (!text)
+        return api_reply_error(req, 500, "internal", "out of memory");
+    resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Location", location);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    enum MHD_Result res = MHD_queue_response(req->conn, 201, resp);
+    MHD_destroy_response(resp);
+    req->answered = true;
+    req->status = 201;
+    return res;
+}
+
+static void
+on_job_end(void *ctx)
+{
+    struct api_request *req = ctx;
+
+    req->watching = false; /* jobs removed the registration before calling */
+    MHD_resume_connection(req->conn);
+}
+
+static bool
+wait_requested(struct api_request *req, const struct job_request *jr)
+{
+    const char *w = query(req, "wait");
+
+    return jr->wait || (w && (strcmp(w, "true") == 0 || strcmp(w, "1") == 0));
+}
+
+enum MHD_Result
+api_jobs_create(struct api_request *req)
+{
+    struct job_request jr;
+    struct err err = {0};
+    enum MHD_Result res;
+    json_t *body;
+    int r;
+
+    if (req->resumed)
+        return reply_job(req, 200, req->watch_id);
+    if (!(body = api_body_object(req, &res)))
+        return res;
+    if (job_request_parse(body, &jr, &err) < 0) {
+        json_decref(body);
+        return api_reply_err(req, 400, &err);
+    }
+    r = jobs_submit(req->api->deps.jobs, &jr, req->watch_id, sizeof(req->watch_id), &err);
+    bool wait = wait_requested(req, &jr);
+    json_decref(body);
+    if (r == -EAGAIN)
+        return api_reply_error(req, 429, "too_many_jobs", "%s", err.message);
+    if (r == -EINVAL)
+        return api_reply_err(req, 400, &err);
+    if (r < 0)
+        return api_reply_error(req, 500, "internal", "%s",
+                               err.message[0] ? err.message : strerror(-r));
+    if (!wait)
+        return reply_job(req, 201, req->watch_id);
+    r = jobs_watch(req->api->deps.jobs, req->watch_id, on_job_end, req);
+    if (r != 0)
+        return r == 1 ? reply_job(req, 200, req->watch_id) : reply_errno(req, r, req->watch_id);
+    req->watching = true;
+    req->suspended = true;
+    MHD_suspend_connection(req->conn);
+    return MHD_YES;
+}
+
+enum MHD_Result
+api_jobs_get(struct api_request *req)
+{
+    return reply_job(req, 200, req->params[0]);
+}
+
+static bool
+status_valid(const char *s)
+{
+    static const char *const all[] = {"queued",    "running",  "succeeded", "failed",
+                                      "timed_out", "canceled", "lost",      NULL};
+
+    for (size_t i = 0; all[i]; i++)
+        if (strcmp(all[i], s) == 0)
+            return true;
+    return false;
+}
+
+enum MHD_Result
+api_jobs_list(struct api_request *req)
+{
+    struct store_job_filter f = {.limit = LIST_LIMIT_DEFAULT};
+    const char *status = query(req, "status"), *label = query(req, "label");
+    const char *limit = query(req, "limit");
+    char key[128];
+    uint64_t n;
+    json_t *out = NULL;
+    int r;
+
+    if (status && !status_valid(status))
+        return api_reply_error(req, 400, "bad_request",
+                               "status: \"%.32s\" is not one of queued, running, succeeded, "
+                               "failed, timed_out, canceled, lost",
+                               status);
+    f.status = status;
+    if (label) {
+        const char *colon = strchr(label, ':');
+        if (!colon || colon == label || (size_t)(colon - label) >= sizeof(key))
+            return api_reply_error(req, 400, "bad_request", "label: must be key:value");
+        memcpy(key, label, (size_t)(colon - label));
+        key[colon - label] = '\0';
+        f.label_key = key;
+        f.label_value = colon + 1;
+    }
+    if (limit) {
+        if (str_to_u64(limit, 1, STORE_LIST_MAX, &n) < 0)
+            return api_reply_error(req, 400, "bad_request", "limit: must be from 1 to %d",
+                                   STORE_LIST_MAX);
+        f.limit = (size_t)n;
+    }
+    f.before = query(req, "before");
+    r = jobs_list_json(req->api->deps.jobs, &f, &out);
+    if (r == -ENOENT)
+        return api_reply_error(req, 400, "bad_request", "before: no job \"%.64s\"", f.before);
+    if (r < 0)
+        return reply_errno(req, r, "jobs");
+    return api_reply_json(req, 200, out);
+}
+
+enum MHD_Result
+api_jobs_cancel(struct api_request *req)
+{
+    int r = jobs_cancel(req->api->deps.jobs, req->params[0]);
+
+    if (r == -EALREADY)
+        return api_reply_error(req, 409, "conflict", "job %s has already ended", req->params[0]);
+    if (r < 0)
+        return reply_errno(req, r, req->params[0]);
+    return reply_job(req, 202, req->params[0]);
+}
+
+enum MHD_Result
+api_jobs_delete(struct api_request *req)
+{
+    int r = jobs_delete(req->api->deps.jobs, req->params[0]);
+
+    if (r == -EBUSY)
+        return api_reply_error(req, 409, "conflict",
+                               "job %s is still queued or running: cancel it first",
+                               req->params[0]);
+    if (r < 0)
+        return reply_errno(req, r, req->params[0]);
+    return api_reply_json(req, 200, json_pack("{s:s, s:b}", "id", req->params[0], "deleted", 1));
+}
+
+/* Sends bytes [offset, size) of fd (taken), with X-Airlock-Offset: size. */
+static enum MHD_Result
+reply_fd(struct api_request *req, int fd, uint64_t offset, const char *type, bool with_offset)
+{
+    struct stat st;
+    struct MHD_Response *resp;
+    char end[32];
+    uint64_t size;
+
+    if (fstat(fd, &st) < 0) {
+        close(fd);
+        return api_reply_error(req, 500, "internal", "stat: %s", strerror(errno));
+    }
+    size = (uint64_t)st.st_size;
+    if (offset > size)
+        offset = size;
+    resp = MHD_create_response_from_fd_at_offset64(size - offset, fd, offset);
+    if (!resp) {
+        close(fd);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", type);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (with_offset) {
+        snprintf(end, sizeof(end), "%llu", (unsigned long long)size);
+        MHD_add_response_header(resp, "X-Airlock-Offset", end);
+    }
+    enum MHD_Result r = MHD_queue_response(req->conn, 200, resp);
+    MHD_destroy_response(resp);
+    req->answered = true;
+    req->status = 200;
+    return r;
+}
+
+static enum MHD_Result
+output(struct api_request *req, const char *stream)
+{
+    const char *off = query(req, "offset");
+    uint64_t offset = 0;
+    int fd, r;
+
+    if (off && str_to_u64(off, 0, UINT64_MAX / 2, &offset) < 0)
+        return api_reply_error(req, 400, "bad_request",
+                               "offset: must be a byte offset (0 or more)");
+    if ((r = jobs_output_open(req->api->deps.jobs, req->params[0], stream, &fd)) < 0)
+        return reply_errno(req, r, req->params[0]);
+    return reply_fd(req, fd, offset, "text/plain; charset=utf-8", true);
+}
+
+enum MHD_Result
+api_jobs_stdout(struct api_request *req)
+{
+    return output(req, "stdout");
+}
+
+enum MHD_Result
+api_jobs_stderr(struct api_request *req)
+{
+    return output(req, "stderr");
+}
+
+enum MHD_Result
+api_jobs_file(struct api_request *req)
+{
+    struct stat st;
+    int fd;
+    int r = jobs_file_open(req->api->deps.jobs, req->params[0], req->params[1], &fd, &st);
+
+    switch (r) {
+    case 0:
+        return reply_fd(req, fd, 0, "application/octet-stream", false);
+    case -ENOENT:
+        return api_reply_error(req, 404, "not_found", "%.200s: no such file in job %s's workspace",
+                               req->params[1], req->params[0]);
+    case -EINVAL:
+        return api_reply_error(req, 400, "bad_request",
+                               "path: \"%.200s\" must be a relative path to a regular file inside "
+                               "the workspace, without \"..\"",
+                               req->params[1]);
+    case -EISDIR:
+        return api_reply_error(req, 400, "bad_request", "%.200s: is a directory", req->params[1]);
+    case -ELOOP:
+    case -EXDEV:
+        return api_reply_error(req, 403, "forbidden",
+                               "%.200s: leads through a symlink or out of the workspace; "
+                               "refused",
+                               req->params[1]);
+    default:
+        return reply_errno(req, r, req->params[1]);
+    }
+}
+
+enum MHD_Result
+api_jobs_egress(struct api_request *req)
+{
+    struct store_egress *ev = NULL;
+    size_t n = 0;
+    json_t *arr;
+    int r;
+
+    if ((r = jobs_exists(req->api->deps.jobs, req->params[0])) < 0)
+        return reply_errno(req, r, req->params[0]);
+    if ((r = store_egress_list(req->api->deps.store, req->params[0], 0, STORE_LIST_MAX, &ev, &n)) <
+        0)
+        return reply_errno(req, r, req->params[0]);
+    arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        char t[40];
+        time_rfc3339(t, sizeof(t), ev[i].time_ms);
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s?, s:s?, s:s?, s:i, s:s?, s:s?, s:s?, s:s?, s:o, s:I, s:I, "
+                           "s:I}",
+                           "time", t, "method", ev[i].method, "scheme", ev[i].scheme, "host",
+                           ev[i].host, "port", ev[i].port, "path", ev[i].path, "decision",
+                           ev[i].decision, "rule", ev[i].rule, "reason", ev[i].reason, "status",
+                           ev[i].status ? json_integer(ev[i].status) : json_null(), "bytes_up",
+                           (json_int_t)ev[i].bytes_up, "bytes_down", (json_int_t)ev[i].bytes_down,
+                           "duration_ms", (json_int_t)ev[i].duration_ms));
+    }
+    store_egress_free(ev, n);
+    return api_reply_json(req, 200, json_pack("{s:o?}", "events", arr));
+}

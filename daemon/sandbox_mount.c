@@ -1,0 +1,252 @@
+/*
+ * sandbox_mount: the job's filesystem. In the job's own mount namespace: everything made
+ * private, a small tmpfs mounted on an empty host directory (spec->root_dir) becomes the new
+ * root; the policy's paths are bound into it (read-only unless the policy says read-write, and
+ * host symlinks such as /lib64 -> usr/lib64 recreated as symlinks), the workspace is bound at
+ * /workspace, /tmp and /dev/shm are fresh tmpfs, /dev holds only null, zero, full, random,
+ * urandom and tty, /proc is a fresh procfs of the job's pid namespace. Then pivot_root, the old
+ * root detached, and the root tmpfs made read-only. Nothing else of the host exists inside: not
+ * /home, not /root, not the daemon's state, not other jobs' workspaces.
+ *
+ * Runs between clone and exec: paths are built in stack buffers, no allocation.
+ */
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "sandbox_internal.h"
+
+#define P SANDBOX_PATH_MAX
+
+static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+
+/* mkdir -p of path (absolute, inside the new root being built), mode 0755. */
+static int
+mkdir_p(const char *path)
+{
+    char buf[P];
+
+    sandbox_cat(buf, sizeof(buf), path, "");
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+/* Creates the parent directories of path and an empty file at path (a bind target). */
+static int
+touch_p(const char *path)
+{
+    char parent[P];
+    char *slash;
+    int fd;
+
+    sandbox_cat(parent, sizeof(parent), path, "");
+    slash = strrchr(parent, '/');
+    if (slash && slash != parent) {
+        *slash = '\0';
+        if (mkdir_p(parent) < 0)
+            return -errno;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0 && errno != EEXIST)
+        return -errno;
+    if (fd >= 0)
+        close(fd);
+    return 0;
+}
+
+/* Adds flags to a bind mount (recursively), keeping the flags the host locked on it. */
+static int
+set_attr(const char *target, uint64_t attrs, bool recursive)
+{
+    struct mount_attr a = {.attr_set = attrs};
+
+    return (int)syscall(SYS_mount_setattr, AT_FDCWD, target, recursive ? AT_RECURSIVE : 0, &a,
+                        sizeof(a));
+}
+
+/* Recreates a host symlink inside the new root (merged-/usr systems: /lib64 -> usr/lib64). */
+static int
+copy_symlink(const char *src, const char *dst, struct sandbox_fail *f)
+{
+    char target[P];
+    char parent[P];
+    ssize_t n = readlink(src, target, sizeof(target) - 1);
+    char *slash;
+
+    if (n < 0)
+        return sandbox_fail(f, SANDBOX_STEP_MOUNT, errno, src);
+    target[n] = '\0';
+    sandbox_cat(parent, sizeof(parent), dst, "");
+    slash = strrchr(parent, '/');
+    if (slash && slash != parent) {
+        *slash = '\0';
+        mkdir_p(parent);
+    }
+    if (symlink(target, dst) < 0 && errno != EEXIST)
+        return sandbox_fail(f, SANDBOX_STEP_MOUNT, errno, src);
+    return 0;
+}
+
+/* Binds host path src at dst (both absolute; dst inside the new root). */
+static int
+bind_one(const char *src, const char *dst, bool rw, bool is_dev, struct sandbox_fail *f)
+{
+    uint64_t attrs =
+        MOUNT_ATTR_NOSUID | (rw ? 0 : MOUNT_ATTR_RDONLY) | (is_dev ? 0 : MOUNT_ATTR_NODEV);
+    struct stat st;
+    int r;
+
+    if (lstat(src, &st) < 0)
+        return errno == ENOENT ? 0 : sandbox_fail(f, SANDBOX_STEP_MOUNT, errno, src);
+    if (S_ISLNK(st.st_mode))
+        return copy_symlink(src, dst, f);
+    r = S_ISDIR(st.st_mode) ? mkdir_p(dst) : touch_p(dst);
+    if (r < 0)
+        return sandbox_fail(f, SANDBOX_STEP_MOUNT, -r, src);
+    if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+        return sandbox_fail(f, SANDBOX_STEP_MOUNT, errno, src);
+    if (set_attr(dst, attrs, true) < 0)
+        return sandbox_fail(f, SANDBOX_STEP_MOUNT, errno, src);
+    return 0;
+}
+
+static int
+mount_tmpfs(const char *dst, const char *opts, unsigned long flags, struct sandbox_fail *f)
+{
+    if (mkdir_p(dst) < 0 || mount("tmpfs", dst, "tmpfs", flags, opts) < 0)
+        return sandbox_fail(f, SANDBOX_STEP_MOUNT, errno, dst);
+    return 0;
+}
+
+static int
+setup_dev(const char *root, struct sandbox_fail *f)
+{
+    static const char *const links[][2] = {{"/proc/self/fd", "fd"},
+                                           {"/proc/self/fd/0", "stdin"},
+                                           {"/proc/self/fd/1", "stdout"},
+                                           {"/proc/self/fd/2", "stderr"}};
+    char dev[P], dst[P], src[64];
+    int r;
+
+    sandbox_cat(dev, sizeof(dev), root, "/dev");
+    if ((r = mount_tmpfs(dev, "mode=0755,size=64k", MS_NOSUID | MS_NOEXEC, f)) < 0)
+        return r;
+    for (size_t i = 0; i < ARRAY_SIZE(dev_nodes); i++) {
+        sandbox_cat(src, sizeof(src), "/dev/", dev_nodes[i]);
+        sandbox_cat(dst, sizeof(dst), dev, src + 4);
+        if ((r = bind_one(src, dst, true, true, f)) < 0)
+            return r;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
+        sandbox_cat(dst, sizeof(dst), dev, "/");
+        sandbox_cat(dst, sizeof(dst), dst, links[i][1]);
+        if (symlink(links[i][0], dst) < 0)
+            return sandbox_fail(f, SANDBOX_STEP_MOUNT, errno, dst);
+    }
+    sandbox_cat(dst, sizeof(dst), dev, "/shm");
+    return mount_tmpfs(dst, "mode=1777,size=64m", MS_NOSUID | MS_NODEV | MS_NOEXEC, f);
+}
+
+/* /etc/hosts, so "localhost" resolves without DNS, unless the policy bound its own. */
+static void
+write_hosts(const char *root)
+{
+    static const char hosts[] = "127.0.0.1 localhost\n::1 localhost\n";
+    char path[P];
+    struct stat st;
+    int fd;
+
+    sandbox_cat(path, sizeof(path), root, "/etc");
+    if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+        return;
+    sandbox_cat(path, sizeof(path), root, "/etc/hosts");
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        return;
+    ssize_t w = write(fd, hosts, sizeof(hosts) - 1);
+    (void)w;
+    close(fd);
+}
+
+static int
+bind_policy_paths(const struct sandbox_spec *s, const char *root, struct sandbox_fail *f)
+{
+    char dst[P];
+    int r;
+
+    for (uint32_t i = 0; i < s->nmounts; i++) {
+        const char *path = sandbox_str(s, s->mounts[i].path);
+        sandbox_cat(dst, sizeof(dst), root, path);
+        if ((r = bind_one(path, dst, s->mounts[i].flags & SANDBOX_MNT_RW, false, f)) < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int
+pivot(const char *root, struct sandbox_fail *f)
+{
+    if (chdir(root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
+        return sandbox_fail(f, SANDBOX_STEP_PIVOT, errno, root);
+    /* The old root now sits under the new one at "."; detach it so nothing of it stays. */
+    if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+        return sandbox_fail(f, SANDBOX_STEP_PIVOT, errno, "umount old root");
+    if (set_attr("/", MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false) < 0)
+        return sandbox_fail(f, SANDBOX_STEP_PIVOT, errno, "remount / read-only");
+    return 0;
+}
+
+int
+sandbox_mount_setup(const struct sandbox_spec *s, struct sandbox_fail *f)
+{
+    const char *root = sandbox_str(s, s->root_dir);
+    char dst[P], opts[64];
+    int r;
+
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return sandbox_fail(f, SANDBOX_STEP_MOUNT, errno, "make / private");
+    if ((r = mount_tmpfs(root, "mode=0755,size=16m", MS_NOSUID | MS_NODEV, f)) < 0)
+        return r;
+    if ((r = bind_policy_paths(s, root, f)) < 0)
+        return r;
+    sandbox_cat(dst, sizeof(dst), root, "/workspace");
+    if ((r = bind_one(sandbox_str(s, s->workspace), dst, true, false, f)) < 0)
+        return r;
+    sandbox_cat(dst, sizeof(dst), root, "/tmp");
+    sandbox_cat(opts, sizeof(opts), "mode=1777,size=", "");
+    {
+        /* size in KiB, formatted by hand (no stdio here) */
+        char num[24];
+        uint64_t kb = s->tmp_bytes / 1024 ? s->tmp_bytes / 1024 : 65536;
+        size_t n = 0;
+        char rev[24];
+        do {
+            rev[n++] = (char)('0' + kb % 10);
+            kb /= 10;
+        } while (kb && n < sizeof(rev));
+        for (size_t i = 0; i < n; i++)
+            num[i] = rev[n - 1 - i];
+        num[n] = '\0';
+        sandbox_cat(opts, sizeof(opts), opts, num);
+        sandbox_cat(opts, sizeof(opts), opts, "k");
+    }
+    if ((r = mount_tmpfs(dst, opts, MS_NOSUID | MS_NODEV, f)) < 0)
+        return r;
+    if ((r = setup_dev(root, f)) < 0)
+        return r;
+    sandbox_cat(dst, sizeof(dst), root, "/proc");
+    if (mkdir_p(dst) < 0 || mount("proc", dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        return sandbox_fail(f, SANDBOX_STEP_MOUNT, errno, "/proc");
+    write_hosts(root);
+    return pivot(root, f);
+}
