@@ -368,11 +368,12 @@ finalize(struct jobs *j, struct job *x)
              x->rec.status, x->rec.reason ? " reason=" : "", x->rec.reason ? x->rec.reason : "",
              x->rec.has_exit_code ? x->rec.exit_code : -1, (long long)x->rec.cpu_ms,
              (long long)x->rec.stdout_bytes, (long long)x->rec.stderr_bytes);
+    /* Waiting clients first: the end is stored; releasing the cgroup (~1 ms) can follow. */
+    notify(j, x->rec.id);
     cgroup_job_release(j->d.cgroups, x->cg);
     x->cg = NULL;
     unlink_active(j, x);
     j->running--;
-    notify(j, x->rec.id);
     job_free(x);
     start_queued(j);
 }
@@ -607,7 +608,10 @@ start_job(struct jobs *j, struct job *x)
         end_unstarted(j, x, "failed", reason);
         return;
     }
-    if ((r = spawner_spawn(j->d.spawner, spec, &res, &err)) < 0) {
+    int64_t t0 = time_mono_us();
+    r = spawner_spawn(j->d.spawner, spec, &res, &err);
+    int64_t spawn_us = time_mono_us() - t0;
+    if (r < 0) {
         snprintf(reason, sizeof(reason), "spawn failed: %s", err.message);
         cgroup_job_release(j->d.cgroups, x->cg);
         x->cg = NULL;
@@ -625,7 +629,8 @@ start_job(struct jobs *j, struct job *x)
     }
     if ((r = store_job_update(j->d.store, &x->rec)) < 0)
         log_error("job.store", "job %s: cannot record its start: %s", x->rec.id, strerror(-r));
-    log_info("job.start", "job %s pid %d policy %s", x->rec.id, res.pid, x->rec.policy);
+    log_info("job.start", "job %s pid %d policy %s spawn %.2fms", x->rec.id, res.pid, x->rec.policy,
+             (double)spawn_us / 1000.0);
 }
 
 static void

@@ -8,7 +8,10 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 
@@ -248,6 +251,35 @@ load_policies(const struct config *cfg, struct policies **ret, struct err *err)
     return 0;
 }
 
+/* One daemon per cgroup_parent: a second one would kill the first one's jobs as stale at its
+ * start. An abstract unix socket named after the parent is the host-wide (per network
+ * namespace) lock; it goes away with the process, even after kill -9. */
+static int
+claim_cgroup_parent(const struct config *cfg, int *ret_fd, struct err *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int len;
+
+    if (fd < 0)
+        return err_set(err, errno, "internal", "socket: %m");
+    len = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "airlockd-cgroup-%s",
+                   cfg->cgroup_parent);
+    if (bind(fd, (struct sockaddr *)&sa,
+             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len)) < 0) {
+        int e = errno;
+        close(fd);
+        if (e == EADDRINUSE)
+            return err_set(err, e, "bad_config",
+                           "cgroup_parent \"%s\" is in use by another airlockd on this host; "
+                           "give each daemon its own cgroup_parent",
+                           cfg->cgroup_parent);
+        return err_set(err, e, "internal", "cgroup_parent lock: %s", strerror(e));
+    }
+    *ret_fd = fd;
+    return 0;
+}
+
 /* The main loop: signals only. Returns when asked to stop. */
 static void
 serve(struct policies *ps, int sfd)
@@ -293,7 +325,7 @@ main(int argc, char **argv)
     char *token = NULL;
     char where[80];
     sigset_t mask;
-    int r, fd, sfd, status = EX_CONFIG;
+    int r, fd, sfd, cg_lock = -1, status = EX_CONFIG;
 
     r = parse_args(argc, argv, &o);
     if (r != 0)
@@ -320,13 +352,14 @@ main(int argc, char **argv)
     probe_kernel(&probe);
     probe_log(&probe);
     /* The spawner is forked now, while this process has no thread (spawner.h). */
-    if (spawner_start(&spawner, &err) < 0)
+    if (spawner_start(argc, argv, &spawner, &err) < 0)
         goto out;
     if (sfd < 0 || prepare_state_dir(&cfg, &err) < 0 || prepare_policy_dir(&cfg, &err) < 0 ||
         resolve_token(&cfg, &token, &err) < 0 || open_store(&cfg, &store, &err) < 0 ||
         load_policies(&cfg, &ps, &err) < 0)
         goto out;
-    if (cgroup_pool_new(&probe, cfg.cgroup_parent, 4, &cgroups, &err) < 0)
+    if (claim_cgroup_parent(&cfg, &cg_lock, &err) < 0 ||
+        cgroup_pool_new(&probe, cfg.cgroup_parent, 4, &cgroups, &err) < 0)
         goto out;
     log_info("cgroup.pool", "per-job cgroups: %s", cgroup_pool_describe(cgroups));
     struct jobs_deps jd = {.cfg = &cfg,
@@ -369,6 +402,8 @@ out:
     config_clear(&cfg);
     if (sfd >= 0)
         close(sfd);
+    if (cg_lock >= 0)
+        close(cg_lock);
     if (status == 0)
         log_info("daemon.stop", "stopped cleanly");
     return status;

@@ -52,6 +52,28 @@ sandbox_fail(struct sandbox_fail *f, int step, int err, const char *what)
     return -err;
 }
 
+/* ---- the process title ---- */
+
+static char *title_start;
+static size_t title_len;
+
+void
+sandbox_title_area(char *start, size_t len)
+{
+    title_start = start;
+    title_len = len;
+}
+
+void
+sandbox_title(const char *title)
+{
+    if (!title_start || title_len == 0)
+        return;
+    memset(title_start, 0, title_len);
+    memcpy(title_start, title, strnlen(title, title_len - 1));
+    prctl(PR_SET_NAME, title, 0, 0, 0);
+}
+
 /* ---- the child ---- */
 
 struct child_fds {
@@ -161,7 +183,9 @@ apply_landlock(const struct sandbox_spec *s, struct sandbox_fail *f)
     rules[n++] =
         (struct sandbox_ll_rule){"/tmp", SANDBOX_LL_READ | SANDBOX_LL_WRITE | SANDBOX_LL_EXEC};
     rules[n++] = (struct sandbox_ll_rule){"/dev/shm", SANDBOX_LL_READ | SANDBOX_LL_WRITE};
-    rules[n++] = (struct sandbox_ll_rule){"/proc", SANDBOX_LL_READ | SANDBOX_LL_DEV};
+    /* Listing "/" shows only what this sandbox mounted; file contents stay per rule. */
+    rules[n++] = (struct sandbox_ll_rule){"/", SANDBOX_LL_LIST};
+    rules[n++] = (struct sandbox_ll_rule){"/proc", SANDBOX_LL_READ};
     rules[n++] = (struct sandbox_ll_rule){"/etc/hosts", SANDBOX_LL_READ};
     rules[n++] = (struct sandbox_ll_rule){"/dev", SANDBOX_LL_READ};
     rules[n++] = (struct sandbox_ll_rule){"/dev/null", SANDBOX_LL_DEV};
@@ -356,6 +380,7 @@ child_main(const struct sandbox_spec *s, const struct sandbox_seccomp *filter,
 
     reset_signals();
     close_others(keep, ARRAY_SIZE(keep));
+    sandbox_title("airlock-init");
     if (child_setup(s, filter, fds, &f) < 0) {
         write_fail(fds->err_wr, &f);
         _exit(127);

@@ -122,6 +122,7 @@ int sandbox_seccomp_apply(const struct sandbox_seccomp *s);
 #define SANDBOX_LL_WRITE 2u /* create, write, remove, rename beneath */
 #define SANDBOX_LL_EXEC 4u  /* execute files beneath */
 #define SANDBOX_LL_DEV 8u   /* read and write existing files only (for /dev nodes) */
+#define SANDBOX_LL_LIST 16u /* list directories (no file contents) */
 
 struct sandbox_ll_rule {
     const char *path; /* inside the new root */
@@ -137,6 +138,11 @@ int sandbox_landlock_apply(int abi, const struct sandbox_ll_rule *rules, size_t 
                            uint16_t connect_port);
 
 /* ---- spawning (sandbox.c) ---- */
+
+/* The memory of the process's original argv (inherited by fork): sandbox_title overwrites it,
+ * so `ps` inside a job shows "airlock-init", never the daemon's command line and its paths. */
+void sandbox_title_area(char *start, size_t len);
+void sandbox_title(const char *title);
 
 struct sandbox_child {
     pid_t pid;     /* in the spawner's pid namespace */

@@ -112,7 +112,8 @@ _Static_assert(sizeof(struct ll_net_port_attr) == 16, "landlock_net_port_attr la
     (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_IOCTL_DEV | \
      LANDLOCK_ACCESS_FS_TRUNCATE)
 
-#define LL_KNOWN (SANDBOX_LL_READ | SANDBOX_LL_WRITE | SANDBOX_LL_EXEC | SANDBOX_LL_DEV)
+#define LL_KNOWN                                                                                   \
+    (SANDBOX_LL_READ | SANDBOX_LL_WRITE | SANDBOX_LL_EXEC | SANDBOX_LL_DEV | SANDBOX_LL_LIST)
 
 /* Every filesystem right the ABI knows: all of them are handled, so all are denied but where a
  * rule grants them. */
@@ -143,6 +144,8 @@ ll_grant(unsigned access)
         g |= LL_GRANT_EXEC;
     if (access & SANDBOX_LL_DEV)
         g |= LL_GRANT_DEV;
+    if (access & SANDBOX_LL_LIST)
+        g |= LANDLOCK_ACCESS_FS_READ_DIR;
     return g;
 }
 
@@ -212,9 +215,10 @@ ll_create(int abi)
     return fd < 0 ? -errno : (int)fd;
 }
 
-/* The caller sets no_new_privs first (prctl PR_SET_NO_NEW_PRIVS, the child's step in
- * sandbox.c, which seccomp needs too): landlock_restrict_self refuses with EPERM a process that
- * has neither it nor CAP_SYS_ADMIN, and this function does not set it behind the caller's back.
+/* landlock_restrict_self refuses (EPERM) a process that has neither no_new_privs nor
+ * CAP_SYS_ADMIN in its user namespace. This function sets neither: the caller sets
+ * no_new_privs (prctl PR_SET_NO_NEW_PRIVS, which seccomp needs too) before it, or calls it while
+ * it still holds the capabilities of the job's user namespace and sets no_new_privs before exec.
  * A connect_port of 0 grants no connect at all. */
 int
 sandbox_landlock_apply(int abi, const struct sandbox_ll_rule *rules, size_t n,

@@ -293,14 +293,14 @@ ss_init(scmp_filter_ctx *ret, struct err *err)
         return err_set(err, ENOMEM, "internal", "seccomp: seccomp_init failed");
     *ret = ctx;
     /* Only the native architecture is in the filter (seccomp_init adds it and nothing else).
-     * A call made through another ABI, i386 by int $0x80 or x32 by setting bit 30 of the
-     * number, arrives with other syscall numbers that none of the rules above names; it kills
-     * the whole process instead of being checked against the wrong table. */
+     * Another ABI numbers its calls differently, so the rules would miss them: an i386 call
+     * (int $0x80) arrives as AUDIT_ARCH_I386, an x32 call as x86_64 with bit 30 set in the
+     * number, which libseccomp checks for in an x86_64 filter. Both kill the whole process. */
     r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
     if (r < 0)
         return err_set(err, -r, "internal", "seccomp: bad-arch action: %s", strerror(-r));
-    /* no_new_privs is the child's own step (sandbox.c, before seccomp and Landlock), and the
-     * filter is loaded with seccomp(2), not seccomp_load; say so, in case it ever is. */
+    /* no_new_privs is the child's own step (sandbox.c, just before the filter), and the filter
+     * is loaded with seccomp(2), not seccomp_load; say so, in case it ever is. */
     r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
     if (r < 0)
         return err_set(err, -r, "internal", "seccomp: no_new_privs attribute: %s", strerror(-r));

@@ -165,7 +165,6 @@ spawner_main(int req, int ev)
     struct err err = {0};
     sigset_t mask;
 
-    prctl(PR_SET_NAME, "airlock-spawner", 0, 0, 0);
     /* If the daemon dies (even by SIGKILL) the spawner follows, and the jobs' inits follow it. */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     st.req = req;
@@ -204,7 +203,7 @@ spawner_main(int req, int ev)
 /* ---- the daemon's side ---- */
 
 int
-spawner_start(struct spawner **ret, struct err *err)
+spawner_start(int argc, char **argv, struct spawner **ret, struct err *err)
 {
     int rq[2], ev[2];
     int size = SPAWNER_SOCKBUF;
@@ -233,6 +232,10 @@ spawner_start(struct spawner **ret, struct err *err)
     if (s->pid == 0) {
         close(rq[0]);
         close(ev[0]);
+        if (argc > 0)
+            sandbox_title_area(argv[0],
+                               (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) + 1 - argv[0]));
+        sandbox_title("airlock-spawner");
         spawner_main(rq[1], ev[1]);
     }
     close(rq[1]);

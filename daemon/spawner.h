@@ -39,8 +39,9 @@ struct spawner_event {
 
 struct spawner;
 
-/* Forks the spawner. Call before any thread starts. */
-int spawner_start(struct spawner **ret, struct err *err);
+/* Forks the spawner. Call before any thread starts. argv is main's: its memory becomes the
+ * spawner's (and each job init's) process title. */
+int spawner_start(int argc, char **argv, struct spawner **ret, struct err *err);
 /* Stops it (it kills its jobs) and frees. NULL-safe; returns NULL. */
 struct spawner *spawner_stop(struct spawner *s);
 /* Runs a job (thread-safe; one request at a time). Returns 0 and fills ret, or -errno with err
