@@ -22,6 +22,7 @@ struct api_deps {
     struct policies *policies;
     struct store *store;
     struct jobs *jobs;
+    struct cgroup_pool *cgroups;
     const struct probe *probe;
     int64_t started_ms;
 };

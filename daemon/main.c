@@ -378,6 +378,7 @@ main(int argc, char **argv)
                             .policies = ps,
                             .store = store,
                             .jobs = jobs,
+                            .cgroups = cgroups,
                             .probe = &probe,
                             .started_ms = time_now_ms()};
     if (api_start(&deps, fd, &api, &err) < 0)
