@@ -31,6 +31,56 @@ reply_errno(struct api_request *req, int r, const char *what)
     }
 }
 
+/* A strong ETag over the job object's bytes (FNV-1a 64). */
+static void
+etag_of(const char *text, char *buf, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ULL;
+    snprintf(buf, n, "\"%016llx\"", (unsigned long long)h);
+}
+
+/* GET /v1/jobs/<id>: the job with an ETag; 304 when If-None-Match names it. */
+static enum MHD_Result
+reply_job_etag(struct api_request *req, const char *id)
+{
+    int r = 0;
+    json_t *job = jobs_get_json(req->api->deps.jobs, id, &r);
+    const char *inm = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "If-None-Match");
+    struct MHD_Response *resp;
+    char etag[24], *text;
+    bool same;
+
+    if (!job)
+        return reply_errno(req, r, id);
+    text = json_dumps(job, JSON_COMPACT);
+    json_decref(job);
+    if (!text)
+        return api_reply_error(req, 500, "internal", "out of memory");
+    etag_of(text, etag, sizeof(etag));
+    same = inm && (strstr(inm, etag) || strcmp(inm, "*") == 0);
+    if (same) {
+        free(text);
+        resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
+    } else {
+        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    }
+    if (!resp)
+        return MHD_NO;
+    if (!same)
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "ETag", etag);
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    enum MHD_Result res = MHD_queue_response(req->conn, same ? 304 : 200, resp);
+    MHD_destroy_response(resp);
+    req->answered = true;
+    req->status = same ? 304 : 200;
+    return res;
+}
+
 static enum MHD_Result
 reply_job(struct api_request *req, unsigned status, const char *id)
 {
@@ -123,7 +173,7 @@ api_jobs_create(struct api_request *req)
 enum MHD_Result
 api_jobs_get(struct api_request *req)
 {
-    return reply_job(req, 200, req->params[0]);
+    return reply_job_etag(req, req->params[0]);
 }
 
 static bool

@@ -19,16 +19,16 @@ api_healthz(struct api_request *req)
 
     if (d->jobs)
         jobs_counts(d->jobs, &running, &queued);
-    return api_reply_json(
-        req, 200,
-        json_pack("{s:s, s:s, s:I, s:I, s:{s:i, s:i, s:i, s:i}, s:s, s:o}", "status", "ok",
-                  "version", AIRLOCK_VERSION, "uptime_s",
-                  (json_int_t)((time_now_ms() - d->started_ms) / 1000), "policies",
-                  (json_int_t)policies_count(d->policies), "jobs", "running", (int)running,
-                  "queued", (int)queued, "max_running", (int)d->cfg->max_running_jobs,
-                  "max_queued", (int)d->cfg->max_queued_jobs, "cgroups",
-                  d->cgroups ? cgroup_pool_describe(d->cgroups) : "none", "kernel",
-                  probe_to_json(d->probe)));
+    return api_reply_json(req, 200,
+                          json_pack("{s:s, s:s, s:I, s:I, s:{s:i, s:i, s:i, s:i}, s:s, s:o}",
+                                    "status", "ok", "version", AIRLOCK_VERSION, "uptime_s",
+                                    (json_int_t)((time_now_ms() - d->started_ms) / 1000),
+                                    "policies", (json_int_t)policies_count(d->policies), "jobs",
+                                    "running", (int)running, "queued", (int)queued, "max_running",
+                                    (int)d->cfg->max_running_jobs, "max_queued",
+                                    (int)d->cfg->max_queued_jobs, "cgroups",
+                                    d->cgroups ? cgroup_pool_describe(d->cgroups) : "none",
+                                    "kernel", probe_to_json(d->probe)));
 }
 
 enum MHD_Result

@@ -25,7 +25,7 @@
 #include "sandbox.h"
 
 #define JOBS_TICK_MS 100
-#define JOBS_DISK_EVERY_MS 1000
+#define JOBS_DISK_EVERY_MS 250
 #define JOBS_DRAIN_GRACE_MS 2000 /* output pipes still open this long after the end: close */
 #define JOBS_PIPE_CHUNK 65536
 #define JOBS_NOFILE 4096
@@ -199,7 +199,8 @@ record_json(const struct store_job *r)
     json_t *command = json_loads(r->command_json ? r->command_json : "[]", 0, NULL);
     json_t *labels = json_loads(r->labels_json ? r->labels_json : "{}", 0, NULL);
     json_t *spec = r->spec_json ? json_loads(r->spec_json, 0, NULL) : NULL;
-    int64_t end = r->finished_ms ? r->finished_ms : (r->started_ms ? time_now_ms() : 0);
+    /* duration_ms is null until the end: a running job's object changes only when something
+     * happens, so its ETag holds between polls. */
     json_t *o = json_pack(
         "{s:s, s:s, s:s?, s:o, s:o, s:o, s:o, s:s?, s:o, s:o, s:o, s:o, s:{s:I, s:I}, "
         "s:{s:I, s:I}, s:I, s:I, s:b, s:b}",
@@ -209,10 +210,11 @@ record_json(const struct store_job *r)
         r->has_signal ? json_integer(r->signal) : json_null(), "reason", r->reason, "created_at",
         time_or_null(r->created_ms), "started_at", time_or_null(r->started_ms), "finished_at",
         time_or_null(r->finished_ms), "duration_ms",
-        r->started_ms ? json_integer(end - r->started_ms) : json_null(), "usage", "cpu_ms",
-        (json_int_t)r->cpu_ms, "max_rss_kb", (json_int_t)r->max_rss_kb, "egress", "allowed",
-        (json_int_t)r->egress_allowed, "denied", (json_int_t)r->egress_denied, "stdout_bytes",
-        (json_int_t)r->stdout_bytes, "stderr_bytes", (json_int_t)r->stderr_bytes,
+        r->started_ms && r->finished_ms ? json_integer(r->finished_ms - r->started_ms)
+                                        : json_null(),
+        "usage", "cpu_ms", (json_int_t)r->cpu_ms, "max_rss_kb", (json_int_t)r->max_rss_kb, "egress",
+        "allowed", (json_int_t)r->egress_allowed, "denied", (json_int_t)r->egress_denied,
+        "stdout_bytes", (json_int_t)r->stdout_bytes, "stderr_bytes", (json_int_t)r->stderr_bytes,
         "stdout_truncated", r->stdout_truncated, "stderr_truncated", r->stderr_truncated);
 
     if (o && spec) {
@@ -354,8 +356,13 @@ static void
 finalize(struct jobs *j, struct job *x)
 {
     struct cgroup_usage u = {0};
+    uint64_t cap = x->limits.disk_mb * MIB;
     int r;
 
+    /* The disk cap is checked while the job runs and once more at its end, so a job that
+     * wrote past it and exited between two checks still ends with disk_limit. */
+    if (!x->kill_reason && x->ws_fd >= 0 && fs_usage(x->ws_fd, cap) > cap)
+        x->kill_reason = "disk_limit";
     if (x->cg)
         cgroup_job_usage(x->cg, &u);
     x->rec.cpu_ms = u.cpu_ns ? (int64_t)(u.cpu_ns / 1000000) : x->ev.cpu_us / 1000;
@@ -805,6 +812,8 @@ jobs_submit(struct jobs *j, const struct job_request *req, char *ret_id, size_t 
         pthread_mutex_unlock(&j->lock);
         fs_remove_tree(j->jobs_dirfd, x->rec.id);
         job_free(x);
+        if (err->code && strcmp(err->code, "bad_request") == 0)
+            return -EINVAL; /* the request named something impossible (files, cwd) */
         if (r == -ENOMEM || r == -EIO || r == -EEXIST)
             return err_set(err, -r, "internal", "cannot record the job: %s", strerror(-r));
         return r;
