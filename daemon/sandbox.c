@@ -299,6 +299,13 @@ child_setup(const struct sandbox_spec *s, const struct sandbox_seccomp *filter,
 
     if (read(fds->sync_rd, &byte, 1) != 1)
         return sandbox_fail(f, SANDBOX_STEP_SYNC, errno ? errno : EPIPE, "released");
+    /* Not dumpable: the job runs as the same uid as this init (always inside its namespace,
+     * and on the host too when the daemon is unprivileged), and must not read its memory or
+     * write to its fds (the status pipe) through /proc/1. Only now: before the release, the
+     * spawner still had to write this process's uid_map, which a non-dumpable process's
+     * /proc files would refuse. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        return sandbox_fail(f, SANDBOX_STEP_NNP, errno, "PR_SET_DUMPABLE");
     if (unshare(CLONE_NEWCGROUP) < 0)
         return sandbox_fail(f, SANDBOX_STEP_CGROUPNS, errno, "unshare");
     /* The job's uid first: files made in the new root must belong to a uid mapped in the
@@ -354,6 +361,21 @@ close_others(const int *keep, size_t n)
     syscall(SYS_close_range, lo, ~0U, 0);
 }
 
+/* fds 0-2 of the init are the daemon's (its log): the init gets /dev/null instead. */
+static void
+stdio_to_null(void)
+{
+    int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+    if (fd < 0)
+        return;
+    for (int i = 0; i < 3; i++)
+        if (i != fd)
+            dup2(fd, i);
+    if (fd > 2)
+        close(fd);
+}
+
 /* The spawner runs with signals blocked and SIGPIPE ignored (inherited from the daemon); a
  * job starts with every signal unblocked and at its default. */
 static void
@@ -379,7 +401,9 @@ child_main(const struct sandbox_spec *s, const struct sandbox_seccomp *filter,
     pid_t cmd;
 
     reset_signals();
+    stdio_to_null();
     close_others(keep, ARRAY_SIZE(keep));
+    /* Wipes argv and the environment inherited from the daemon (it may hold AIRLOCK_TOKEN). */
     sandbox_title("airlock-init");
     if (child_setup(s, filter, fds, &f) < 0) {
         write_fail(fds->err_wr, &f);
@@ -394,6 +418,7 @@ child_main(const struct sandbox_spec *s, const struct sandbox_seccomp *filter,
     if (cmd == 0)
         run_command(s, fds);
     close(fds->err_wr);
+    close(fds->sync_rd);
     close(fds->stdin_fd);
     close(fds->stdout_wr);
     close(fds->stderr_wr);

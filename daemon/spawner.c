@@ -202,6 +202,20 @@ spawner_main(int req, int ev)
 
 /* ---- the daemon's side ---- */
 
+/* argv's strings and, right after them, the environment's, as the kernel laid them out: the
+ * whole area is overwritten by the process title, so no child keeps the daemon's
+ * environment (AIRLOCK_TOKEN) in its memory. */
+static size_t
+title_area_len(int argc, char **argv)
+{
+    char *end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
+
+    for (char **e = environ; e && *e; e++)
+        if (*e == end)
+            end = *e + strlen(*e) + 1;
+    return (size_t)(end - argv[0]);
+}
+
 int
 spawner_start(int argc, char **argv, struct spawner **ret, struct err *err)
 {
@@ -233,8 +247,7 @@ spawner_start(int argc, char **argv, struct spawner **ret, struct err *err)
         close(rq[0]);
         close(ev[0]);
         if (argc > 0)
-            sandbox_title_area(argv[0],
-                               (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) + 1 - argv[0]));
+            sandbox_title_area(argv[0], title_area_len(argc, argv));
         sandbox_title("airlock-spawner");
         spawner_main(rq[1], ev[1]);
     }

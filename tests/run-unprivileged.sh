@@ -23,6 +23,6 @@ chmod -R a+rX "$dir"
 uid=$(id -u "$user")
 gid=$(id -g "$user")
 cd "$dir"
-exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --inh-caps=-all \
+setpriv --reuid="$uid" --regid="$gid" --clear-groups --inh-caps=-all \
     env -i PATH=/usr/bin:/bin HOME="$dir" AIRLOCKD="$dir/airlockd" AIRLOCK_SRC="$dir" \
     ./run.sh tests/unit/test_* tests/integration/test_*

@@ -6,7 +6,9 @@
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <ctype.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -99,6 +101,14 @@ copy_repo_policies(struct daemon *d)
     cr_assert(system(cmd) == 0, "cannot copy the repository's policies");
 }
 
+const char *
+daemon_cgroup_parent(const struct daemon *d)
+{
+    static char name[64];
+    snprintf(name, sizeof(name), "airlock-test-%d", d->port);
+    return name;
+}
+
 void
 daemon_init(struct daemon *d, const char *extra, bool copy_policies)
 {
@@ -119,8 +129,8 @@ daemon_init(struct daemon *d, const char *extra, bool copy_policies)
     snprintf(d->token, sizeof(d->token), "test-token-%d-%ld", d->port, (long)time(NULL));
     snprintf(cfg, sizeof(cfg),
              "{\"listen\": \"127.0.0.1:%d\", \"state_dir\": \"state\", \"policy_dir\": "
-             "\"policies\", \"token\": \"%s\"%s%s}\n",
-             d->port, d->token, extra ? ", " : "", extra ? extra : "");
+             "\"policies\", \"token\": \"%s\", \"cgroup_parent\": \"%s\"%s%s}\n",
+             d->port, d->token, daemon_cgroup_parent(d), extra ? ", " : "", extra ? extra : "");
     write_file(d->config, cfg);
 }
 
@@ -151,6 +161,8 @@ daemon_start_args(struct daemon *d, const char *const *extra_argv)
             _exit(127);
         dup2(fd, 2);
         dup2(fd, 1);
+        for (int i = 0; i < d->nenv; i++)
+            putenv(d->env[i]);
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
@@ -237,6 +249,13 @@ daemon_cleanup(struct daemon *d)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
     if (system(cmd) != 0)
         fprintf(stderr, "cannot remove %s\n", d->dir);
+    /* The test's cgroups, once empty (a daemon keeps its pool when it stops). */
+    snprintf(cmd, sizeof(cmd),
+             "for c in /sys/fs/cgroup/*/%s; do [ -d \"$c\" ] || continue;"
+             " rmdir \"$c\"/job-* \"$c\" 2>/dev/null; done; true",
+             daemon_cgroup_parent(d));
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove the cgroups of %s\n", d->dir);
 }
 
 int
@@ -312,6 +331,8 @@ http(struct daemon *d, const char *method, const char *path, const char *body, c
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROXY, "");
+    /* Paths go out as written: tests send "..", "%2e%2e" and "//" on purpose. */
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
     if (!token)
         token = d->token;
     if (*token) {
@@ -398,4 +419,270 @@ const char *
 err_message(const struct resp *r)
 {
     return err_field(r, "message");
+}
+
+/* ---- jobs ---- */
+
+void
+daemon_setenv(struct daemon *d, const char *name_value)
+{
+    cr_assert(d->nenv < (int)(sizeof(d->env) / sizeof(d->env[0])));
+    snprintf(d->env[d->nenv++], sizeof(d->env[0]), "%s", name_value);
+}
+
+bool
+daemon_cgroup_writable(struct daemon *d, const char *ctrl)
+{
+    struct resp r = http(d, "GET", "/healthz", NULL, "", NULL, NULL);
+    json_t *k = json_object_get(json_object_get(r.json, "kernel"), "cgroups");
+    bool w = json_is_true(json_object_get(json_object_get(k, ctrl), "writable"));
+
+    resp_free(&r);
+    return w;
+}
+
+json_t *
+job_sh(const char *script)
+{
+    return json_pack("{s:[s,s,s]}", "command", "sh", "-c", script);
+}
+
+struct resp
+job_post(struct daemon *d, json_t *spec)
+{
+    char *body = json_dumps(spec, JSON_COMPACT);
+    struct resp r;
+
+    cr_assert(body);
+    r = http_post(d, "/v1/jobs", body);
+    free(body);
+    return r;
+}
+
+const char *
+jdump(const json_t *o)
+{
+    static char buf[4096];
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+    snprintf(buf, sizeof(buf), "%s", s ? s : "(none)");
+    free(s);
+    return buf;
+}
+
+json_t *
+job_run(struct daemon *d, json_t *spec)
+{
+    struct resp r;
+    json_t *job;
+
+    json_object_set_new(spec, "wait", json_true());
+    r = job_post(d, spec);
+    cr_assert_eq(r.status, 200, "POST /v1/jobs %s with wait: %ld %s (log %s)", jdump(spec),
+                 r.status, r.body, d->log);
+    job = json_incref(r.json);
+    cr_assert(json_is_string(json_object_get(job, "id")), "no job id: %s", r.body);
+    resp_free(&r);
+    json_decref(spec);
+    return job;
+}
+
+json_t *
+job_get(struct daemon *d, const char *id)
+{
+    char path[256];
+    struct resp r;
+    json_t *job;
+
+    snprintf(path, sizeof(path), "/v1/jobs/%s", id);
+    r = http_get(d, path);
+    cr_assert_eq(r.status, 200, "GET %s: %ld %s", path, r.status, r.body);
+    job = json_incref(r.json);
+    resp_free(&r);
+    return job;
+}
+
+static bool
+status_ended(const char *s)
+{
+    return strcmp(s, "queued") != 0 && strcmp(s, "running") != 0;
+}
+
+json_t *
+job_wait_end(struct daemon *d, const char *id, int timeout_ms)
+{
+    for (int waited = 0;; waited += 50) {
+        json_t *job = job_get(d, id);
+        if (status_ended(jstr(job, "status")))
+            return job;
+        if (waited >= timeout_ms)
+            cr_assert_fail("job %s did not end within %d ms: %s", id, timeout_ms, jdump(job));
+        json_decref(job);
+        usleep(50 * 1000);
+    }
+}
+
+json_t *
+job_wait_running(struct daemon *d, const char *id, int timeout_ms)
+{
+    for (int waited = 0;; waited += 50) {
+        json_t *job = job_get(d, id);
+        if (strcmp(jstr(job, "status"), "running") == 0)
+            return job;
+        if (waited >= timeout_ms || status_ended(jstr(job, "status")))
+            cr_assert_fail("job %s is not running after %d ms: %s", id, waited, jdump(job));
+        json_decref(job);
+        usleep(50 * 1000);
+    }
+}
+
+char *
+job_output(struct daemon *d, const char *id, const char *stream)
+{
+    char path[256];
+    struct resp r;
+    char *out;
+
+    snprintf(path, sizeof(path), "/v1/jobs/%s/%s", id, stream);
+    r = http_get(d, path);
+    cr_assert_eq(r.status, 200, "GET %s: %ld %s", path, r.status, r.body);
+    out = r.body;
+    r.body = NULL;
+    resp_free(&r);
+    return out;
+}
+
+char *
+run_sh(struct daemon *d, const char *script, json_t *extra, json_t **ret_job)
+{
+    json_t *spec = job_sh(script), *job;
+    char *out;
+
+    if (extra)
+        json_object_update(spec, extra);
+    job = job_run(d, spec);
+    out = job_output(d, jstr(job, "id"), "stdout");
+    if (ret_job)
+        *ret_job = job;
+    else
+        json_decref(job);
+    return out;
+}
+
+const char *
+jstr(const json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (json_is_null(v))
+        return "null";
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
+long long
+jint(const json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+}
+
+char *
+kv(const char *text, const char *key)
+{
+    size_t n = strlen(key);
+
+    for (const char *p = text; p && *p;) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        if (len > n && strncmp(p, key, n) == 0 && p[n] == '=')
+            return strndup(p + n + 1, len - n - 1);
+        p = eol ? eol + 1 : NULL;
+    }
+    return NULL;
+}
+
+bool
+kv_is(const char *text, const char *key, const char *want)
+{
+    char *v = kv(text, key);
+    bool eq = v && strcmp(v, want) == 0;
+    free(v);
+    return eq;
+}
+
+/* The command line of /proc/<name>, NULs turned into spaces, into buf; false when unreadable. */
+static bool
+proc_cmdline(const char *name, char *buf, size_t size)
+{
+    char path[64];
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%s/cmdline", name);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    n = read(fd, buf, size - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    for (ssize_t i = 0; i < n; i++)
+        if (buf[i] == '\0')
+            buf[i] = ' ';
+    buf[n] = '\0';
+    return true;
+}
+
+int
+procs_matching(const char *needle, pid_t *pids, int max)
+{
+    DIR *dir = opendir("/proc");
+    struct dirent *e;
+    char cmd[4096];
+    int n = 0;
+
+    cr_assert(dir);
+    while ((e = readdir(dir))) {
+        if (!isdigit((unsigned char)e->d_name[0]) || (pid_t)strtol(e->d_name, NULL, 10) == getpid())
+            continue;
+        if (!proc_cmdline(e->d_name, cmd, sizeof(cmd)) || !strstr(cmd, needle))
+            continue;
+        if (pids && n < max)
+            pids[n] = (pid_t)strtol(e->d_name, NULL, 10);
+        n++;
+    }
+    closedir(dir);
+    return n;
+}
+
+int
+procs_wait_gone(const char *needle, int timeout_ms)
+{
+    int n = procs_matching(needle, NULL, 0);
+
+    for (int waited = 0; n > 0 && waited < timeout_ms; waited += 50) {
+        usleep(50 * 1000);
+        n = procs_matching(needle, NULL, 0);
+    }
+    return n;
+}
+
+void
+procs_kill_matching(const char *needle)
+{
+    pid_t pids[64];
+    int n = procs_matching(needle, pids, 64);
+
+    for (int i = 0; i < n && i < 64; i++)
+        kill(pids[i], SIGKILL);
+}
+
+void
+make_marker(char *buf, size_t size)
+{
+    unsigned long long r = 0;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+    cr_assert(fd >= 0 && read(fd, &r, sizeof(r)) == (ssize_t)sizeof(r));
+    close(fd);
+    snprintf(buf, size, "%llu", (r % 9000000000000ULL) + 1000000000000ULL);
 }

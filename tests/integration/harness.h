@@ -22,6 +22,8 @@ struct daemon {
     char config[PATH_MAX];     /* <dir>/airlockd.json */
     char log[PATH_MAX];        /* <dir>/daemon.log */
     char token[128];
+    char env[4][512]; /* "NAME=value" added to the daemon's environment (daemon_setenv) */
+    int nenv;
 };
 
 struct resp {
@@ -35,6 +37,8 @@ struct resp {
 /* Makes the directories and writes a config (extra: more JSON members, e.g. "\"log_format\":
  * \"json\"", or NULL). Copies the repository's policies/ when copy_policies. */
 void daemon_init(struct daemon *d, const char *extra, bool copy_policies);
+/* The config's cgroup_parent for this daemon: "airlock-test-<port>" (static buffer). */
+const char *daemon_cgroup_parent(const struct daemon *d);
 /* Starts airlockd with the config and extra argv (NULL-terminated, may be NULL). Waits until
  * /healthz answers. Returns false (and keeps the log) when the daemon exits first. */
 bool daemon_start_args(struct daemon *d, const char *const *extra_argv);
@@ -66,5 +70,55 @@ char *resp_header(const struct resp *r, const char *name);
 /* error.code and error.message of an error body, or "" */
 const char *err_code(const struct resp *r);
 const char *err_message(const struct resp *r);
+
+/* ---- jobs ---- */
+
+/* Adds "NAME=value" to the environment the next daemon_start* gives airlockd. */
+void daemon_setenv(struct daemon *d, const char *name_value);
+/* /healthz kernel.cgroups.<ctrl>.writable: whether this daemon can enforce that controller's
+ * limit through a cgroup (else it has rlimits only). */
+bool daemon_cgroup_writable(struct daemon *d, const char *ctrl);
+
+/* A new job body {"command": ["sh", "-c", script]}. */
+json_t *job_sh(const char *script);
+/* POST /v1/jobs with spec (borrowed) as the body. */
+struct resp job_post(struct daemon *d, json_t *spec);
+/* Sets "wait": true on spec, POSTs it and asserts 200 with a job object; returns a new reference
+ * to that job. Steals spec. */
+json_t *job_run(struct daemon *d, json_t *spec);
+/* GET /v1/jobs/<id>; asserts 200; new reference. */
+json_t *job_get(struct daemon *d, const char *id);
+/* Polls GET /v1/jobs/<id> until status is none of queued/running, or until timeout_ms passes
+ * (then asserts). New reference. */
+json_t *job_wait_end(struct daemon *d, const char *id, int timeout_ms);
+/* Polls until status is "running" (asserts within timeout_ms). New reference. */
+json_t *job_wait_running(struct daemon *d, const char *id, int timeout_ms);
+/* GET /v1/jobs/<id>/<stream> (stdout or stderr): the body, malloc'd; asserts 200. */
+char *job_output(struct daemon *d, const char *id, const char *stream);
+/* Runs sh -c script with wait; returns its stdout (malloc'd) and, when job is non-NULL, the
+ * job (new reference). extra may add members to the body (borrowed, may be NULL). */
+char *run_sh(struct daemon *d, const char *script, json_t *extra, json_t **job);
+/* A string member of a job (or any object), "null" for JSON null, "" when absent. */
+const char *jstr(const json_t *o, const char *key);
+/* An integer member, or -1 when absent or not an integer. */
+long long jint(const json_t *o, const char *key);
+/* The object as compact JSON text for failure messages (static buffer, cut at 4 KiB). */
+const char *jdump(const json_t *o);
+/* The value of the line "key=value" in text (malloc'd), or NULL when no such line. */
+char *kv(const char *text, const char *key);
+/* True when kv(text, key) equals want. */
+bool kv_is(const char *text, const char *key, const char *want);
+
+/* A random string of digits (at least 12), unique to this call: "sleep 1000 0.<marker>" is a
+ * sleep whose command line names it, found again with procs_matching. */
+void make_marker(char *buf, size_t size);
+
+/* Host processes: how many have needle in their command line (args joined by spaces); the
+ * first pids go into pids (may be NULL). */
+int procs_matching(const char *needle, pid_t *pids, int max);
+/* Waits up to timeout_ms for no process to match needle; returns how many still match. */
+int procs_wait_gone(const char *needle, int timeout_ms);
+/* SIGKILLs the processes matching needle (a unique marker), so a failed test leaks none. */
+void procs_kill_matching(const char *needle);
 
 #endif
