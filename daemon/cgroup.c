@@ -940,6 +940,17 @@ cgroup_job_acquire(struct cgroup_pool *p, const struct cgroup_limits *l, struct 
     return 0;
 }
 
+int
+cgroup_job_set_limits(struct cgroup_job *j, const struct cgroup_limits *l, struct err *err)
+{
+    int r;
+
+    if (!j)
+        return 0;
+    r = job_limit(j, l, err);
+    return r < 0 ? r : job_baseline(j, err);
+}
+
 size_t
 cgroup_job_procs_files(const struct cgroup_job *j, char paths[][PATH_MAX], size_t max)
 {

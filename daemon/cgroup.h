@@ -62,6 +62,9 @@ const char *cgroup_pool_describe(const struct cgroup_pool *p);
  * Thread-safe. *ret is NULL when the pool enforces nothing. */
 int cgroup_job_acquire(struct cgroup_pool *p, const struct cgroup_limits *l,
                        struct cgroup_job **ret, struct err *err);
+/* Sets the limits of a job cgroup acquired earlier (with no limits, for a warm child that
+ * waits in it) and takes the counters' baseline now. */
+int cgroup_job_set_limits(struct cgroup_job *j, const struct cgroup_limits *l, struct err *err);
 /* The cgroup.procs (v1) or cgroup.procs (v2) files a new process must be written into, one per
  * hierarchy; returns how many were written to paths (at most CGROUP_CTRL_COUNT). */
 size_t cgroup_job_procs_files(const struct cgroup_job *j, char paths[][PATH_MAX], size_t max);

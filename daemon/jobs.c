@@ -77,6 +77,7 @@ struct jobs {
     char run_root[PATH_MAX];
     pthread_t thread;
     bool thread_started;
+    struct cgroup_job *next_cg; /* reserved for the next job: its warm child waits in it */
 };
 
 static void start_queued(struct jobs *j);
@@ -523,6 +524,11 @@ build_spec(struct jobs *j, struct job *x, struct sandbox_spec *s)
         if ((r = spec_str(s, &s->cgroup_procs[i], procs[i])) < 0)
             return r;
     s->ncgroups = (uint32_t)i;
+    ncg = j->next_cg ? cgroup_job_procs_files(j->next_cg, procs, CGROUP_CTRL_COUNT) : 0;
+    for (i = 0; i < ncg && i < SANDBOX_CGROUPS_MAX; i++)
+        if ((r = spec_str(s, &s->next_cgroup_procs[i], procs[i])) < 0)
+            return r;
+    s->nnext_cgroups = (uint32_t)i;
     return 0;
 }
 
@@ -587,8 +593,20 @@ static int
 acquire_cgroup(struct jobs *j, struct job *x, struct err *err)
 {
     struct cgroup_limits cl = {.memory_bytes = x->limits.memory_mb * MIB, .pids = x->limits.pids};
+    static const struct cgroup_limits none = {0};
+    int r;
 
-    return cgroup_job_acquire(j->d.cgroups, &cl, &x->cg, err);
+    if (j->next_cg) {
+        x->cg = TAKE_PTR(j->next_cg);
+        r = cgroup_job_set_limits(x->cg, &cl, err);
+    } else {
+        r = cgroup_job_acquire(j->d.cgroups, &cl, &x->cg, err);
+    }
+    /* The next job's cgroups, reserved now so the spawner can put the next warm child in
+     * them off the start path. Without one the next start just acquires its own. */
+    if (r == 0 && cgroup_job_acquire(j->d.cgroups, &none, &j->next_cg, NULL) < 0)
+        j->next_cg = NULL;
+    return r;
 }
 
 /* Starts a queued job (lock held). On failure the job ends as failed with the reason. */
@@ -1292,6 +1310,8 @@ jobs_stop(struct jobs *j)
         job_free(x);
     }
     j->running = j->queued = 0;
+    cgroup_job_release(j->d.cgroups, j->next_cg);
+    j->next_cg = NULL;
     /* Waiting clients get their answer now (the job object says lost). */
     while (j->watchers) {
         struct watcher *w = j->watchers;

@@ -19,6 +19,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -272,21 +273,34 @@ fail:
 __attribute__((noreturn)) static void
 run_init(pid_t cmd, const struct child_fds *fds)
 {
-    int status = 0, st;
+    struct sandbox_end end = {0};
+    struct rusage ru;
+    int st;
     pid_t pid;
 
     for (;;) {
         pid = waitpid(-1, &st, 0);
         if (pid == cmd) {
-            status = st;
+            end.status = st;
             break;
         }
         if (pid < 0 && errno != EINTR)
             break;
     }
-    ssize_t w = write(fds->status_wr, &status, sizeof(status));
+    /* The command has ended: so has the job. Whatever it left behind (background and
+     * daemonised children) is killed and reaped here, before the end is reported, so nothing
+     * of the job runs after it is recorded as ended. (Exiting as pid 1 would make the kernel
+     * do it too, but only after tearing down the namespaces, which can take a grace period.) */
+    kill(-1, SIGKILL);
+    while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+        ;
+    if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
+        end.cpu_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec +
+                     (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+        end.max_rss_kb = ru.ru_maxrss;
+    }
+    ssize_t w = write(fds->status_wr, &end, sizeof(end));
     (void)w;
-    /* Exiting as pid 1 makes the kernel kill whatever the command left behind. */
     _exit(0);
 }
 
@@ -297,7 +311,8 @@ child_setup(const struct sandbox_spec *s, const struct sandbox_seccomp *filter,
     char byte;
     int lfd, r;
 
-    if (read(fds->sync_rd, &byte, 1) != 1)
+    /* A warm child was released by the message that brought its fds (sync_rd is -1). */
+    if (fds->sync_rd >= 0 && read(fds->sync_rd, &byte, 1) != 1)
         return sandbox_fail(f, SANDBOX_STEP_SYNC, errno ? errno : EPIPE, "released");
     /* Not dumpable: the job runs as the same uid as this init (always inside its namespace,
      * and on the host too when the daemon is unprivileged), and must not read its memory or
@@ -391,20 +406,38 @@ reset_signals(void)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/* What every child does first: default signals, /dev/null stdio, only its own fds, and no copy
+ * of the daemon's argv and environment (it may hold AIRLOCK_TOKEN). */
+static void
+child_prologue(const int *keep, size_t n)
+{
+    reset_signals();
+    stdio_to_null();
+    close_others(keep, n);
+    sandbox_title("airlock-init");
+}
+
+__attribute__((noreturn)) static void child_run(const struct sandbox_spec *s,
+                                                const struct sandbox_seccomp *filter,
+                                                struct child_fds *fds);
+
 __attribute__((noreturn)) static void
 child_main(const struct sandbox_spec *s, const struct sandbox_seccomp *filter,
            struct child_fds *fds)
 {
     const int keep[] = {fds->sync_rd,  fds->err_wr,    fds->sock,     fds->status_wr,
                         fds->stdin_fd, fds->stdout_wr, fds->stderr_wr};
+
+    child_prologue(keep, ARRAY_SIZE(keep));
+    child_run(s, filter, fds);
+}
+
+__attribute__((noreturn)) static void
+child_run(const struct sandbox_spec *s, const struct sandbox_seccomp *filter, struct child_fds *fds)
+{
     struct sandbox_fail f = {0};
     pid_t cmd;
 
-    reset_signals();
-    stdio_to_null();
-    close_others(keep, ARRAY_SIZE(keep));
-    /* Wipes argv and the environment inherited from the daemon (it may hold AIRLOCK_TOKEN). */
-    sandbox_title("airlock-init");
     if (child_setup(s, filter, fds, &f) < 0) {
         write_fail(fds->err_wr, &f);
         _exit(127);
@@ -418,7 +451,8 @@ child_main(const struct sandbox_spec *s, const struct sandbox_seccomp *filter,
     if (cmd == 0)
         run_command(s, fds);
     close(fds->err_wr);
-    close(fds->sync_rd);
+    if (fds->sync_rd >= 0)
+        close(fds->sync_rd);
     close(fds->stdin_fd);
     close(fds->stdout_wr);
     close(fds->stderr_wr);
@@ -465,7 +499,7 @@ write_file(const char *path, const char *text, struct err *err)
 
 /* uid_map, gid_map and cgroups, while the child waits on the sync pipe. */
 static int
-parent_setup(const struct sandbox_spec *s, pid_t pid, struct err *err)
+write_maps(const struct sandbox_spec *s, pid_t pid, struct err *err)
 {
     char path[64], line[64];
     int r;
@@ -483,11 +517,27 @@ parent_setup(const struct sandbox_spec *s, pid_t pid, struct err *err)
     snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
     if ((r = write_file(path, line, err)) < 0)
         return r;
+    return 0;
+}
+
+static int
+write_cgroups_at(const struct sandbox_spec *s, const uint32_t *files, uint32_t n, pid_t pid,
+                 struct err *err)
+{
+    char line[32];
+    int r;
+
     snprintf(line, sizeof(line), "%d\n", pid);
-    for (uint32_t i = 0; i < s->ncgroups; i++)
-        if ((r = write_file(sandbox_str(s, s->cgroup_procs[i]), line, err)) < 0)
+    for (uint32_t i = 0; i < n; i++)
+        if ((r = write_file(sandbox_str(s, files[i]), line, err)) < 0)
             return r;
     return 0;
+}
+
+static int
+write_cgroups(const struct sandbox_spec *s, pid_t pid, struct err *err)
+{
+    return write_cgroups_at(s, s->cgroup_procs, s->ncgroups, pid, err);
 }
 
 static int
@@ -593,9 +643,264 @@ clone_child(int *pidfd)
     return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 }
 
+/* Waits for the job's listener and the exec result; fills ret. Takes pidfd. */
+static int
+finish_spawn(pid_t pid, int pidfd, struct spawn_fds *x, struct sandbox_child *ret, struct err *err)
+{
+    int lfd = recv_fd(x->sock[0]);
+    int r = read_result(x->errp[0], err);
+
+    if (r == 0 && lfd < 0)
+        r = err_set(err, -lfd, "spawn", "the proxy listener did not arrive");
+    if (r < 0) {
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        close(pidfd);
+        if (lfd >= 0)
+            close(lfd);
+        return r;
+    }
+    *ret = (struct sandbox_child){.pid = pid,
+                                  .pidfd = pidfd,
+                                  .stdout_fd = x->out[0],
+                                  .stderr_fd = x->errout[0],
+                                  .listener_fd = lfd,
+                                  .status_fd = x->status[0]};
+    x->out[0] = x->errout[0] = x->status[0] = -1;
+    return 0;
+}
+
+static int spawn_cold(const struct sandbox_spec *spec, const struct sandbox_seccomp *filter,
+                      struct sandbox_child *ret, struct err *err);
+
+/* ---- warm children ---- */
+
+static int
+recv_fds(int sock, int *fds, size_t n)
+{
+    char byte;
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * 8)];
+        struct cmsghdr align;
+    } u;
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+    struct cmsghdr *c;
+
+    if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1)
+        return -EPIPE;
+    c = CMSG_FIRSTHDR(&msg);
+    if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int) * n))
+        return -EPROTO;
+    memcpy(fds, CMSG_DATA(c), sizeof(int) * n);
+    return 0;
+}
+
+/* The warm child moves itself into the next job's cgroups ("0" is the writer itself): a v1
+ * attach can wait for an RCU grace period (~10 ms when the host is idle), and this way neither
+ * the spawner nor a job start waits for it. It still runs as the spawner's host uid, which
+ * owns the cgroup files. One byte tells the spawner whether it worked. */
+static void
+warm_attach(int ctl, const struct sandbox_spec *next)
+{
+    char ok = 'A';
+
+    for (uint32_t i = 0; i < next->nnext_cgroups; i++) {
+        int fd = open(sandbox_str(next, next->next_cgroup_procs[i]), O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, "0", 1) != 1)
+            ok = 'F';
+        if (fd >= 0)
+            close(fd);
+    }
+    ssize_t w = write(ctl, &ok, 1);
+    (void)w;
+}
+
+/* The warm child: wait for the fds (and, in shared memory, the spec), then run the job. */
+__attribute__((noreturn)) static void
+warm_main(int ctl, const struct sandbox_spec *shm, const struct sandbox_spec *next,
+          const struct sandbox_seccomp *filter)
+{
+    int fds[6];
+    struct child_fds c;
+
+    child_prologue(&ctl, 1);
+    /* Until it becomes the job's uid, the spawner's death takes it too. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    warm_attach(ctl, next);
+    if (recv_fds(ctl, fds, ARRAY_SIZE(fds)) < 0 || sandbox_spec_check(shm) < 0)
+        _exit(127);
+    close(ctl);
+    c = (struct child_fds){.sync_rd = -1,
+                           .err_wr = fds[0],
+                           .sock = fds[1],
+                           .status_wr = fds[2],
+                           .stdin_fd = fds[3],
+                           .stdout_wr = fds[4],
+                           .stderr_wr = fds[5]};
+    child_run(shm, filter, &c);
+}
+
+void
+sandbox_warm_discard(struct sandbox_warm *w)
+{
+    if (!w || w->pid <= 0)
+        return;
+    /* Through the pidfd: the pid alone could have been reaped and reused. */
+    syscall(SYS_pidfd_send_signal, w->pidfd, SIGKILL, NULL, 0);
+    while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    close(w->pidfd);
+    close(w->ctl);
+    munmap(w->shm, sizeof(*w->shm));
+    memset(w, 0, sizeof(*w));
+}
+
+int
+sandbox_warm_prepare(struct sandbox_warm *w, const struct sandbox_spec *spec,
+                     const struct sandbox_seccomp *filter, struct err *err)
+{
+    int sv[2], pidfd = -1;
+    void *shm;
+    pid_t pid;
+    int r;
+
+    shm = mmap(NULL, sizeof(*w->shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shm == MAP_FAILED)
+        return err_set(err, errno, "internal", "mmap: %m");
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        munmap(shm, sizeof(*w->shm));
+        return err_set(err, errno, "internal", "socketpair: %m");
+    }
+    pid = clone_child(&pidfd);
+    if (pid == 0) {
+        close(sv[0]);
+        warm_main(sv[1], shm, spec, filter);
+    }
+    close(sv[1]);
+    if (pid < 0 || (r = write_maps(spec, pid, err)) < 0) {
+        r = pid < 0 ? err_set(err, errno, "spawn", "clone3: %m") : r;
+        if (pid > 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            close(pidfd);
+        }
+        close(sv[0]);
+        munmap(shm, sizeof(*w->shm));
+        return r;
+    }
+    *w = (struct sandbox_warm){.pid = pid,
+                               .pidfd = pidfd,
+                               .ctl = sv[0],
+                               .shm = shm,
+                               .host_uid = spec->host_uid,
+                               .host_gid = spec->host_gid,
+                               .setgroups_deny = spec->setgroups_deny};
+    /* The child puts itself into these (warm_attach); spawn_warm reads whether it did. */
+    w->ncgroups = spec->nnext_cgroups;
+    for (uint32_t i = 0; i < w->ncgroups; i++)
+        str_copy(w->cgroups[i], sizeof(w->cgroups[i]),
+                 sandbox_str(spec, spec->next_cgroup_procs[i]));
+    return 0;
+}
+
+/* True when the warm child already sits in exactly the job's cgroups. */
+static bool
+warm_in_cgroups(const struct sandbox_warm *w, const struct sandbox_spec *spec)
+{
+    if (w->ncgroups != spec->ncgroups)
+        return false;
+    for (uint32_t i = 0; i < w->ncgroups; i++)
+        if (strcmp(w->cgroups[i], sandbox_str(spec, spec->cgroup_procs[i])) != 0)
+            return false;
+    return true;
+}
+
+static bool
+warm_fits(const struct sandbox_warm *w, const struct sandbox_spec *spec)
+{
+    return w && w->pid > 0 && w->host_uid == spec->host_uid && w->host_gid == spec->host_gid &&
+           w->setgroups_deny == spec->setgroups_deny;
+}
+
+/* Starts the job in the warm child. Returns 1 when the warm child was unusable (gone): the
+ * caller then spawns cold. */
+static int
+spawn_warm(const struct sandbox_spec *spec, struct sandbox_warm *w, struct sandbox_child *ret,
+           struct err *err)
+{
+    struct spawn_fds x;
+    int r;
+
+    if ((r = spawn_fds_open(spec, &x, err)) < 0)
+        return r;
+    memcpy(w->shm, spec, sizeof(*spec));
+    /* Any failure before the child has its fds sends the job down the cold path, which
+     * reports a real error (a cgroup write that fails there fails the same way). */
+    char attached = 0;
+    if (recv(w->ctl, &attached, 1, 0) != 1) {
+        r = 1; /* the warm child is gone */
+        goto out_discard;
+    }
+    if ((attached != 'A' || !warm_in_cgroups(w, spec)) && write_cgroups(spec, w->pid, err) < 0) {
+        r = 1;
+        goto out_discard;
+    }
+    int fds[6] = {x.errp[1], x.sock[1], x.status[1], x.in, x.out[1], x.errout[1]};
+    char byte = 'G';
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(fds))];
+        struct cmsghdr align;
+    } u;
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(fds));
+    memcpy(CMSG_DATA(c), fds, sizeof(fds));
+    if (sendmsg(w->ctl, &msg, MSG_NOSIGNAL) != 1) {
+        r = 1;
+        goto out_discard;
+    }
+    close(x.errp[1]), x.errp[1] = -1;
+    close(x.sock[1]), x.sock[1] = -1;
+    close(x.status[1]), x.status[1] = -1;
+    close(x.out[1]), x.out[1] = -1;
+    close(x.errout[1]), x.errout[1] = -1;
+    close(x.in), x.in = -1;
+    close(w->ctl);
+    munmap(w->shm, sizeof(*w->shm)); /* the child keeps its own mapping */
+    r = finish_spawn(w->pid, w->pidfd, &x, ret, err);
+    memset(w, 0, sizeof(*w));
+    spawn_fds_close(&x);
+    return r;
+out_discard:
+    sandbox_warm_discard(w);
+    spawn_fds_close(&x);
+    return r;
+}
+
 int
 sandbox_spawn(const struct sandbox_spec *spec, const struct sandbox_seccomp *filter,
-              struct sandbox_child *ret, struct err *err)
+              struct sandbox_warm *warm, struct sandbox_child *ret, struct err *err)
+{
+    if (warm_fits(warm, spec)) {
+        int r = spawn_warm(spec, warm, ret, err);
+        if (r != 1)
+            return r;
+    } else if (warm) {
+        sandbox_warm_discard(warm);
+    }
+    return spawn_cold(spec, filter, ret, err);
+}
+
+static int
+spawn_cold(const struct sandbox_spec *spec, const struct sandbox_seccomp *filter,
+           struct sandbox_child *ret, struct err *err)
 {
     struct spawn_fds x;
     int pidfd = -1, lfd = -1, r;
@@ -626,27 +931,14 @@ sandbox_spawn(const struct sandbox_spec *spec, const struct sandbox_seccomp *fil
     close(x.out[1]), x.out[1] = -1;
     close(x.errout[1]), x.errout[1] = -1;
     close(x.in), x.in = -1;
-    if ((r = parent_setup(spec, pid, err)) < 0 || write(x.sync[1], "G", 1) != 1) {
+    if ((r = write_maps(spec, pid, err)) < 0 || (r = write_cgroups(spec, pid, err)) < 0 ||
+        write(x.sync[1], "G", 1) != 1) {
         if (r >= 0)
             r = err_set(err, errno, "spawn", "release: %m");
         goto fail_child;
     }
     close(x.sync[1]), x.sync[1] = -1;
-    lfd = recv_fd(x.sock[0]);
-    if ((r = read_result(x.errp[0], err)) < 0)
-        goto fail_child;
-    if (lfd < 0) {
-        r = err_set(err, -lfd, "spawn", "the proxy listener did not arrive");
-        goto fail_child;
-    }
-    *ret = (struct sandbox_child){.pid = pid,
-                                  .pidfd = pidfd,
-                                  .stdout_fd = x.out[0],
-                                  .stderr_fd = x.errout[0],
-                                  .listener_fd = lfd,
-                                  .status_fd = x.status[0]};
-    x.out[0] = x.errout[0] = x.status[0] = -1;
-    r = 0;
+    r = finish_spawn(pid, pidfd, &x, ret, err);
     goto out;
 fail_child:
     kill(pid, SIGKILL);

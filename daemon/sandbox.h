@@ -79,6 +79,10 @@ struct sandbox_spec {
     struct sandbox_rlimits rlimits;
     uint32_t ncgroups;
     uint32_t cgroup_procs[SANDBOX_CGROUPS_MAX]; /* strtab: cgroup.procs files for the child */
+    /* The cgroups the daemon reserved for the next job: the spawner puts the next warm child
+     * in them ahead of time (a v1 attach can wait ~10 ms for an RCU grace period). */
+    uint32_t nnext_cgroups;
+    uint32_t next_cgroup_procs[SANDBOX_CGROUPS_MAX];
     uint32_t strtab_len;
     char strtab[SANDBOX_STRTAB_MAX];
 };
@@ -144,6 +148,15 @@ int sandbox_landlock_apply(int abi, const struct sandbox_ll_rule *rules, size_t 
 void sandbox_title_area(char *start, size_t len);
 void sandbox_title(const char *title);
 
+/* What a job's init writes to the status pipe when the command has ended and every other
+ * process of the job has been killed and reaped. */
+struct sandbox_end {
+    int32_t status; /* the command's wait status */
+    int32_t pad;
+    int64_t cpu_us; /* user + system time of every process the init reaped */
+    int64_t max_rss_kb;
+};
+
 struct sandbox_child {
     pid_t pid;     /* in the spawner's pid namespace */
     int pidfd;     /* CLOEXEC */
@@ -153,10 +166,32 @@ struct sandbox_child {
     int status_fd;   /* read end: the init process writes the command's wait status here */
 };
 
-/* Runs the job described by spec (already checked). On success fills ret and the job's command
- * has been exec'd; on failure returns -errno and err names the step that failed ("mount
- * /workspace: No such file or directory", "exec python3: not found in PATH"). */
+/* A child cloned ahead of time, its namespaces made and its uid/gid maps written, waiting for
+ * its spec: the clone (about 1 ms, most of it the network namespace) is then off the path of
+ * the next job. It runs nothing until sandbox_spawn hands it a spec. */
+struct sandbox_warm {
+    pid_t pid; /* 0 when none */
+    int pidfd;
+    int ctl;                  /* the spawner's end of the socket the child waits on */
+    struct sandbox_spec *shm; /* shared with the child: the spec is copied here at start */
+    uid_t host_uid;           /* the maps it was made with */
+    gid_t host_gid;
+    bool setgroups_deny;
+    uint32_t ncgroups; /* the cgroup.procs files it was written into */
+    char cgroups[SANDBOX_CGROUPS_MAX][SANDBOX_PATH_MAX];
+};
+
+/* Clones a warm child with the ids of spec (host uid/gid, setgroups). Returns 0 or -errno. */
+int sandbox_warm_prepare(struct sandbox_warm *w, const struct sandbox_spec *spec,
+                         const struct sandbox_seccomp *filter, struct err *err);
+/* Kills and forgets a warm child (NULL-safe). */
+void sandbox_warm_discard(struct sandbox_warm *w);
+
+/* Runs the job described by spec (already checked), in warm's child when it is ready and has
+ * the spec's ids (it is then used up), else in a child cloned now. On success fills ret and the
+ * job's command has been exec'd; on failure returns -errno and err names the step that failed
+ * ("mount /workspace: No such file or directory", "exec python3: not found in PATH"). */
 int sandbox_spawn(const struct sandbox_spec *spec, const struct sandbox_seccomp *filter,
-                  struct sandbox_child *ret, struct err *err);
+                  struct sandbox_warm *warm, struct sandbox_child *ret, struct err *err);
 
 #endif

@@ -118,6 +118,11 @@ sandbox_spec_check(const struct sandbox_spec *s)
     for (uint32_t i = 0; i < s->ncgroups; i++)
         if (!path_ok(s, s->cgroup_procs[i]))
             return -EINVAL;
+    if (s->nnext_cgroups > SANDBOX_CGROUPS_MAX)
+        return -EINVAL;
+    for (uint32_t i = 0; i < s->nnext_cgroups; i++)
+        if (!path_ok(s, s->next_cgroup_procs[i]))
+            return -EINVAL;
     if (!path_ok(s, s->workspace) || !path_ok(s, s->cwd) || !path_ok(s, s->root_dir))
         return -EINVAL;
     if (s->stdin_path && !path_ok(s, s->stdin_path))

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -44,13 +45,15 @@ struct spawner {
 
 struct child_slot {
     pid_t pid;
-    int status_fd;
+    int status_fd; /* -1 once read */
+    bool reported; /* the event was sent when the init wrote the end */
     char job_id[64];
 };
 
 struct spawner_state {
     int req, ev, sfd;
     struct sandbox_seccomp filter;
+    struct sandbox_warm warm; /* the next job's child, cloned ahead */
     struct child_slot slots[SPAWNER_CHILDREN_MAX];
 };
 
@@ -102,7 +105,7 @@ handle_request(struct spawner_state *st, struct spawner_req *req, ssize_t n)
         r = err_set(&err, EAGAIN, "internal", "the spawner has %d jobs already",
                     SPAWNER_CHILDREN_MAX);
     else
-        r = sandbox_spawn(&req->spec, &st->filter, &c, &err);
+        r = sandbox_spawn(&req->spec, &st->filter, &st->warm, &c, &err);
     resp.result = r;
     if (r < 0) {
         str_copy(resp.message, sizeof(resp.message), err.message);
@@ -118,6 +121,33 @@ handle_request(struct spawner_state *st, struct spawner_req *req, ssize_t n)
         kill(c.pid, SIGKILL); /* the daemon is gone: the job must not outlive it */
     for (int i = 0; i < 4; i++)
         close(fds[i]);
+    /* The answer is sent: clone the next job's child now, off the next request's path. */
+    if (sandbox_warm_prepare(&st->warm, &req->spec, &st->filter, &err) < 0)
+        memset(&st->warm, 0, sizeof(st->warm)); /* the next spawn clones cold */
+}
+
+/* An init wrote its job's end: report it now, without waiting for the init to be reaped (the
+ * teardown of its namespaces can wait for an RCU grace period, ~10-20 ms on an idle host). */
+static void
+read_end(struct spawner_state *st, struct child_slot *slot)
+{
+    struct sandbox_end end;
+    ssize_t n = read(slot->status_fd, &end, sizeof(end));
+
+    if (n < 0 && errno == EAGAIN)
+        return;
+    close(slot->status_fd);
+    slot->status_fd = -1;
+    if (n != (ssize_t)sizeof(end))
+        return; /* EOF without an end: the init was killed; wait4 reports it */
+    struct spawner_event ev = {.magic = SPAWNER_MAGIC,
+                               .has_cmd_status = 1,
+                               .cmd_status = end.status,
+                               .cpu_us = end.cpu_us,
+                               .max_rss_kb = end.max_rss_kb};
+    str_copy(ev.job_id, sizeof(ev.job_id), slot->job_id);
+    slot->reported = true;
+    send_with_fds(st->ev, &ev, sizeof(ev), NULL, 0);
 }
 
 static void
@@ -130,14 +160,25 @@ reap(struct spawner_state *st)
     while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
         struct spawner_event ev = {.magic = SPAWNER_MAGIC, .init_status = status};
         struct child_slot *slot = NULL;
+        if (pid == st->warm.pid) {
+            /* The warm child died before use: forget it, never signal its pid again. */
+            close(st->warm.pidfd);
+            close(st->warm.ctl);
+            munmap(st->warm.shm, sizeof(*st->warm.shm));
+            memset(&st->warm, 0, sizeof(st->warm));
+            continue;
+        }
         for (size_t i = 0; i < SPAWNER_CHILDREN_MAX && !slot; i++)
             if (st->slots[i].pid == pid)
                 slot = &st->slots[i];
         if (!slot)
             continue;
-        if (read(slot->status_fd, &ev.cmd_status, sizeof(ev.cmd_status)) == sizeof(ev.cmd_status))
-            ev.has_cmd_status = 1;
-        close(slot->status_fd);
+        if (slot->status_fd >= 0)
+            read_end(st, slot);
+        if (slot->reported) {
+            memset(slot, 0, sizeof(*slot));
+            continue;
+        }
         str_copy(ev.job_id, sizeof(ev.job_id), slot->job_id);
         ev.cpu_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec +
                     (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
@@ -150,6 +191,7 @@ reap(struct spawner_state *st)
 static void
 kill_all(struct spawner_state *st)
 {
+    sandbox_warm_discard(&st->warm);
     for (size_t i = 0; i < SPAWNER_CHILDREN_MAX; i++)
         if (st->slots[i].pid > 0)
             kill(st->slots[i].pid, SIGKILL);
@@ -178,9 +220,21 @@ spawner_main(int req, int ev)
         _exit(1);
     }
     for (;;) {
-        struct pollfd p[2] = {{.fd = req, .events = POLLIN}, {.fd = st.sfd, .events = POLLIN}};
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
+        static struct pollfd p[2 + SPAWNER_CHILDREN_MAX];
+        static struct child_slot *who[2 + SPAWNER_CHILDREN_MAX];
+        nfds_t n = 2;
+        p[0] = (struct pollfd){.fd = req, .events = POLLIN};
+        p[1] = (struct pollfd){.fd = st.sfd, .events = POLLIN};
+        for (size_t i = 0; i < SPAWNER_CHILDREN_MAX; i++)
+            if (st.slots[i].pid > 0 && st.slots[i].status_fd >= 0) {
+                who[n] = &st.slots[i];
+                p[n++] = (struct pollfd){.fd = st.slots[i].status_fd, .events = POLLIN};
+            }
+        if (poll(p, n, -1) < 0 && errno != EINTR)
             break;
+        for (nfds_t i = 2; i < n; i++)
+            if (p[i].revents)
+                read_end(&st, who[i]);
         if (p[1].revents) {
             struct signalfd_siginfo si;
             while (read(st.sfd, &si, sizeof(si)) == sizeof(si))
@@ -188,10 +242,10 @@ spawner_main(int req, int ev)
             reap(&st);
         }
         if (p[0].revents & POLLIN) {
-            ssize_t n = recv(req, buf, sizeof(*buf), 0);
-            if (n <= 0)
+            ssize_t got = recv(req, buf, sizeof(*buf), 0);
+            if (got <= 0)
                 break;
-            handle_request(&st, buf, n);
+            handle_request(&st, buf, got);
         } else if (p[0].revents & (POLLHUP | POLLERR)) {
             break;
         }

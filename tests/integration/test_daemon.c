@@ -86,8 +86,10 @@ Test(daemon, flags_override_the_config)
     /* The config names a port that is taken; --listen must win. */
     snprintf(port, sizeof(port), "127.0.0.1:%d", want);
     FILE *f = fopen(d.config, "w");
-    fprintf(f, "{\"listen\": \"127.0.0.1:1\", \"state_dir\": \"elsewhere\", \"token\": \"%s\"}",
-            d.token);
+    fprintf(f,
+            "{\"listen\": \"127.0.0.1:1\", \"state_dir\": \"elsewhere\", \"token\": \"%s\", "
+            "\"cgroup_parent\": \"airlock-test-%d\"}",
+            d.token, d.port);
     fclose(f);
     const char *args[] = {"--listen",     port,         "--state-dir", d.state_dir,
                           "--policy-dir", d.policy_dir, NULL};
@@ -114,8 +116,8 @@ Test(daemon, generated_token_is_0600_and_reused)
     FILE *f = fopen(d.config, "w");
     fprintf(f,
             "{\"listen\": \"127.0.0.1:%d\", \"state_dir\": \"state\", \"policy_dir\": "
-            "\"policies\"}",
-            d.port);
+            "\"policies\", \"cgroup_parent\": \"airlock-test-%d\"}",
+            d.port, d.port);
     fclose(f);
     daemon_start(&d);
     snprintf(path, sizeof(path), "%s/token", d.state_dir);
@@ -149,7 +151,10 @@ Test(daemon, loose_token_file_is_refused)
 
     daemon_init(&d, NULL, true);
     FILE *f = fopen(d.config, "w");
-    fprintf(f, "{\"listen\": \"127.0.0.1:%d\", \"state_dir\": \"state\"}", d.port);
+    fprintf(f,
+            "{\"listen\": \"127.0.0.1:%d\", \"state_dir\": \"state\", \"cgroup_parent\": "
+            "\"airlock-test-%d\"}",
+            d.port, d.port);
     fclose(f);
     mkdir(d.state_dir, 0700);
     snprintf(path, sizeof(path), "%s/token", d.state_dir);
@@ -169,7 +174,10 @@ Test(daemon, token_from_environment)
 
     daemon_init(&d, NULL, true);
     FILE *f = fopen(d.config, "w");
-    fprintf(f, "{\"listen\": \"127.0.0.1:%d\", \"state_dir\": \"state\"}", d.port);
+    fprintf(f,
+            "{\"listen\": \"127.0.0.1:%d\", \"state_dir\": \"state\", \"cgroup_parent\": "
+            "\"airlock-test-%d\"}",
+            d.port, d.port);
     fclose(f);
     setenv("AIRLOCK_TOKEN", env_token, 1);
     daemon_start(&d);
