@@ -147,7 +147,8 @@ deps:
 
 # Benchmarks (never in timed tests): the API under wrk; results go to docs/performance.md.
 bench: $(DAEMON)
-	@command -v wrk >/dev/null || $(MAKE) --no-print-directory deps DEB_PKGS=wrk
+	@command -v wrk >/dev/null && command -v bwrap >/dev/null || \
+	  $(MAKE) --no-print-directory deps DEB_PKGS="wrk bubblewrap"
 	@tests/bench/api.sh
 
 fuzz:

@@ -752,7 +752,7 @@ prepare_dir(struct jobs *j, struct job *x, const struct job_request *req, struct
     char path[STORE_ID_MAX + 16];
     int fd, r;
 
-    if (mkdirat(j->jobs_dirfd, id, 0711) < 0 || fchmodat(j->jobs_dirfd, id, 0711, 0) < 0)
+    if (mkdirat(j->jobs_dirfd, id, 0700) < 0)
         return err_set(err, errno, "internal", "%s/%s: %m", j->jobs_dir, id);
     snprintf(path, sizeof(path), "%s/workspace", id);
     if (mkdirat(j->jobs_dirfd, path, 0700) < 0 ||
@@ -1221,7 +1221,13 @@ make_dirs(struct jobs *j, struct err *err)
         str_printf(run, sizeof(run), "%s/run", state) < 0 ||
         str_printf(j->run_root, sizeof(j->run_root), "%s/run/root", state) < 0)
         return err_set(err, ENAMETOOLONG, "internal", "%s: path too long", state);
-    if (mkdir_mode(AT_FDCWD, j->jobs_dir, 0711) < 0 || mkdir_mode(AT_FDCWD, run, 0711) < 0 ||
+    /* The empty directory the new root is mounted on is reached by the job's uid, so for a
+     * root daemon it lives outside the state directory (which stays 0700). */
+    if (geteuid() == 0 &&
+        (str_printf(run, sizeof(run), "/run/airlock-%s", j->d.cfg->cgroup_parent) < 0 ||
+         str_printf(j->run_root, sizeof(j->run_root), "%s/root", run) < 0))
+        return err_set(err, ENAMETOOLONG, "internal", "%s: path too long", run);
+    if (mkdir_mode(AT_FDCWD, j->jobs_dir, 0700) < 0 || mkdir_mode(AT_FDCWD, run, 0755) < 0 ||
         mkdir_mode(AT_FDCWD, j->run_root, 0755) < 0)
         return err_set(err, errno, "internal", "%s: cannot create the job directories: %m", state);
     j->jobs_dirfd = open(j->jobs_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);

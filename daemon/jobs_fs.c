@@ -40,7 +40,8 @@ fs_mkdirs(int dirfd, const char *path, uid_t uid, gid_t gid)
         char saved = *p;
         *p = '\0';
         if (mkdirat(dirfd, buf, 0755) == 0) {
-            if (uid != (uid_t)-1 && fchownat(dirfd, buf, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+            if (fchmodat(dirfd, buf, 0755, 0) < 0 ||
+                (uid != (uid_t)-1 && fchownat(dirfd, buf, uid, gid, AT_SYMLINK_NOFOLLOW) < 0))
                 return -errno;
         } else if (errno != EEXIST) {
             return -errno;
@@ -86,6 +87,9 @@ write_one(int dirfd, const char *path, json_t *text, uid_t uid, gid_t gid)
     if (fd < 0)
         return fd;
     r = write_all(fd, json_string_value(text), json_string_length(text));
+    /* The daemon's umask is 077; a job's files are as a shell would make them. */
+    if (r == 0 && fchmod(fd, 0644) < 0)
+        r = -errno;
     if (r == 0 && uid != (uid_t)-1 && fchown(fd, uid, gid) < 0)
         r = -errno;
     close(fd);

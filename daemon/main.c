@@ -150,10 +150,6 @@ prepare_state_dir(struct config *cfg, struct err *err)
     if (!S_ISDIR(st.st_mode))
         return err_set(err, ENOTDIR, "internal", "%s: the state directory is not a directory",
                        real);
-    /* Traversable (not listable) by others when root: a job's uid must reach its workspace
-     * and the sandbox root mountpoint beneath it; every file in it is private by mode. */
-    if (geteuid() == 0 && (st.st_mode & 0777) == 0700 && chmod(real, 0711) < 0)
-        return err_set(err, errno, "internal", "%s: chmod 0711: %m", real);
     if (st.st_mode & 022)
         return err_set(err, EPERM, "internal",
                        "%s: the state directory is writable by others; run: chmod go-w %s", real,

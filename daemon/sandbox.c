@@ -83,6 +83,7 @@ struct child_fds {
     int sock;      /* the listener goes to the spawner through it */
     int status_wr; /* init writes the command's wait status here */
     int stdin_fd, stdout_wr, stderr_wr;
+    int ws_fd; /* O_PATH of the workspace, opened before the uid change: bound from it */
 };
 
 static int
@@ -323,7 +324,12 @@ child_setup(const struct sandbox_spec *s, const struct sandbox_seccomp *filter,
         return sandbox_fail(f, SANDBOX_STEP_NNP, errno, "PR_SET_DUMPABLE");
     if (unshare(CLONE_NEWCGROUP) < 0)
         return sandbox_fail(f, SANDBOX_STEP_CGROUPNS, errno, "unshare");
-    /* The job's uid first: files made in the new root must belong to a uid mapped in the
+    /* The workspace is opened while this process still has the spawner's host uid: the job's
+     * uid need not be able to traverse the state directory (which stays 0700) to reach it. */
+    fds->ws_fd = open(sandbox_str(s, s->workspace), O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fds->ws_fd < 0)
+        return sandbox_fail(f, SANDBOX_STEP_MOUNT, errno, sandbox_str(s, s->workspace));
+    /* The job's uid next: files made in the new root must belong to a uid mapped in the
      * namespace, and the capabilities of the namespace stay (the old uid was not its root). */
     if ((r = become_job_uid(s, f)) < 0)
         return r;
@@ -334,7 +340,9 @@ child_setup(const struct sandbox_spec *s, const struct sandbox_seccomp *filter,
     close(lfd);
     if (r < 0)
         return sandbox_fail(f, SANDBOX_STEP_LISTENER, -r, "send");
-    if ((r = sandbox_mount_setup(s, f)) < 0)
+    r = sandbox_mount_setup(s, fds->ws_fd, f);
+    close(fds->ws_fd);
+    if (r < 0)
         return r;
     if (sethostname(SANDBOX_HOSTNAME, sizeof(SANDBOX_HOSTNAME) - 1) < 0)
         return sandbox_fail(f, SANDBOX_STEP_HOSTNAME, errno, SANDBOX_HOSTNAME);
@@ -739,7 +747,8 @@ warm_main(int ctl, const struct sandbox_spec *shm, const struct sandbox_spec *ne
                            .status_wr = fds[2],
                            .stdin_fd = fds[3],
                            .stdout_wr = fds[4],
-                           .stderr_wr = fds[5]};
+                           .stderr_wr = fds[5],
+                           .ws_fd = -1};
     child_run(shm, filter, &c);
 }
 
@@ -920,7 +929,8 @@ spawn_cold(const struct sandbox_spec *spec, const struct sandbox_seccomp *filter
                               .status_wr = x.status[1],
                               .stdin_fd = x.in,
                               .stdout_wr = x.out[1],
-                              .stderr_wr = x.errout[1]};
+                              .stderr_wr = x.errout[1],
+                              .ws_fd = -1};
         child_main(spec, filter, &c);
     }
     /* The parent keeps only its ends. */

@@ -41,7 +41,7 @@ void sandbox_cat(char *dst, size_t n, const char *a, const char *b);
 int sandbox_fail(struct sandbox_fail *f, int step, int err, const char *what);
 
 /* sandbox_mount.c: builds the new root on spec->root_dir and pivots into it. */
-int sandbox_mount_setup(const struct sandbox_spec *s, struct sandbox_fail *f);
+int sandbox_mount_setup(const struct sandbox_spec *s, int ws_fd, struct sandbox_fail *f);
 /* sandbox_net.c: brings lo up and returns a listener on 127.0.0.1:port, or -errno. */
 int sandbox_net_setup(uint16_t port, struct sandbox_fail *f);
 

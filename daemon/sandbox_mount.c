@@ -193,6 +193,24 @@ bind_policy_paths(const struct sandbox_spec *s, const char *root, struct sandbox
     return 0;
 }
 
+/* "/proc/self/fd/N" without stdio: binding from it needs no traversal of the fd's path. */
+static void
+fd_path(int fd, char *buf, size_t n)
+{
+    char num[16], rev[16];
+    size_t k = 0;
+    unsigned v = (unsigned)fd;
+
+    do {
+        rev[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && k < sizeof(rev));
+    for (size_t i = 0; i < k; i++)
+        num[i] = rev[k - 1 - i];
+    num[k] = '\0';
+    sandbox_cat(buf, n, "/proc/self/fd/", num);
+}
+
 static int
 pivot(const char *root, struct sandbox_fail *f)
 {
@@ -207,8 +225,9 @@ pivot(const char *root, struct sandbox_fail *f)
 }
 
 int
-sandbox_mount_setup(const struct sandbox_spec *s, struct sandbox_fail *f)
+sandbox_mount_setup(const struct sandbox_spec *s, int ws_fd, struct sandbox_fail *f)
 {
+    char ws_src[32];
     const char *root = sandbox_str(s, s->root_dir);
     char dst[P], opts[64];
     int r;
@@ -220,8 +239,11 @@ sandbox_mount_setup(const struct sandbox_spec *s, struct sandbox_fail *f)
     if ((r = bind_policy_paths(s, root, f)) < 0)
         return r;
     sandbox_cat(dst, sizeof(dst), root, "/workspace");
-    if ((r = bind_one(sandbox_str(s, s->workspace), dst, true, false, f)) < 0)
-        return r;
+    /* The workspace from the spawner's fd: the magic link is followed by mount(2) itself. */
+    fd_path(ws_fd, ws_src, sizeof(ws_src));
+    if (mkdir_p(dst) < 0 || mount(ws_src, dst, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+        set_attr(dst, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true) < 0)
+        return sandbox_fail(f, SANDBOX_STEP_MOUNT, errno, "/workspace");
     sandbox_cat(dst, sizeof(dst), root, "/tmp");
     sandbox_cat(opts, sizeof(opts), "mode=1777,size=", "");
     {

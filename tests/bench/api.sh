@@ -4,7 +4,8 @@
 #   - GET /healthz                      (no auth: the floor of the HTTP stack)
 #   - GET /v1/policies/default          (auth + a policy rendered as JSON)
 #   - POST /v1/policies/pypi/check      (auth + body + URL parse + a decision)
-# and the daemon's resident memory idle and after the load. Prints a Markdown table.
+# and the daemon's resident memory idle and after the load; then the spawn benchmark
+# (spawn.py: POST /v1/jobs with wait against bwrap and a bare fork/exec). Prints Markdown.
 set -eu
 cd "$(dirname "$0")/../.."
 secs=${BENCH_SECONDS:-5}
@@ -12,8 +13,11 @@ bin=${AIRLOCKD:-build/airlockd}
 command -v wrk >/dev/null || { echo "bench: wrk is missing (apt-get install wrk)" >&2; exit 1; }
 dir=$(mktemp -d /tmp/airlock-bench-XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin" --listen "127.0.0.1:$port" --state-dir "$dir/state" --policy-dir policies \
-    >"$dir/log" 2>&1 &
+cat >"$dir/airlockd.json" <<JSON
+{"listen": "127.0.0.1:$port", "state_dir": "$dir/state", "policy_dir": "$PWD/policies",
+ "cgroup_parent": "airlock-bench-$port", "max_running_jobs": 16, "max_queued_jobs": 64}
+JSON
+"$bin" --config "$dir/airlockd.json" >"$dir/log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
@@ -43,3 +47,9 @@ run "GET /v1/policies/default" -H "Authorization: Bearer $tok" "http://127.0.0.1
 run "POST /v1/policies/pypi/check" -s "$dir/post.lua" "http://127.0.0.1:$port/v1/policies/pypi/check"
 echo
 echo "daemon RSS: idle ${idle} kB, after load $(rss) kB"
+echo
+if command -v bwrap >/dev/null; then
+    python3 tests/bench/spawn.py --url "http://127.0.0.1:$port" --token "$tok" --n "${BENCH_JOBS:-200}"
+else
+    echo "bench: bwrap is missing (apt-get install bubblewrap): no spawn comparison" >&2
+fi
