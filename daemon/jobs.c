@@ -53,6 +53,7 @@ struct job {
     int64_t deadline_ms, next_disk_ms, exited_ms;
     struct cgroup_job *cg;
     bool running, exited;
+    bool starting; /* the spawner is running it, with the lock released: not to be ended */
     struct spawner_event ev;
     const char *kill_reason;
     struct job *next;
@@ -78,6 +79,9 @@ struct jobs {
     pthread_t thread;
     bool thread_started;
     struct cgroup_job *next_cg; /* reserved for the next job: its warm child waits in it */
+    unsigned starting;          /* spawns in flight with the lock released */
+    bool start_pending;         /* a slot freed inside the supervisor's batch */
+    pthread_cond_t idle;        /* signalled when starting drops to 0 */
 };
 
 static void start_queued(struct jobs *j);
@@ -383,13 +387,15 @@ finalize(struct jobs *j, struct job *x)
     unlink_active(j, x);
     j->running--;
     job_free(x);
-    start_queued(j);
+    /* Not started here: the supervisor may be walking the job list; it starts queued jobs
+     * once its batch is done (start_job releases the lock while it spawns). */
+    j->start_pending = true;
 }
 
 static void
 maybe_finalize(struct jobs *j, struct job *x)
 {
-    if (x->exited && x->out_fd < 0 && x->err_fd < 0)
+    if (x->exited && !x->starting && x->out_fd < 0 && x->err_fd < 0)
         finalize(j, x);
 }
 
@@ -633,29 +639,48 @@ start_job(struct jobs *j, struct job *x)
         end_unstarted(j, x, "failed", reason);
         return;
     }
+    /* The spawn (a few ms) runs without the lock, so other jobs are submitted, started and
+     * ended meanwhile. This job holds a running slot and is marked starting: nothing ends or
+     * frees it until it is attached below (a cancel only records its reason). */
+    j->running++;
+    x->running = true;
+    x->starting = true;
+    j->starting++;
+    pthread_mutex_unlock(&j->lock);
     int64_t t0 = time_mono_us();
     r = spawner_spawn(j->d.spawner, spec, &res, &err);
     int64_t spawn_us = time_mono_us() - t0;
+    pthread_mutex_lock(&j->lock);
+    x->starting = false;
+    if (--j->starting == 0)
+        pthread_cond_broadcast(&j->idle);
     if (r < 0) {
         snprintf(reason, sizeof(reason), "spawn failed: %s", err.message);
         cgroup_job_release(j->d.cgroups, x->cg);
         x->cg = NULL;
-        end_unstarted(j, x, "failed", reason);
+        x->running = false;
+        j->running--;
+        /* A cancel or the timeout that came while it was spawned is its end, not the spawn. */
+        if (x->kill_reason)
+            end_unstarted(j, x, strcmp(x->kill_reason, "canceled") == 0 ? "canceled" : "failed",
+                          x->kill_reason);
+        else
+            end_unstarted(j, x, "failed", reason);
         return;
     }
-    j->running++;
-    x->running = true;
     x->rec.started_ms = time_now_ms();
     x->deadline_ms = time_mono_ms() + (int64_t)x->limits.timeout_s * 1000;
     x->next_disk_ms = time_mono_ms() + JOBS_DISK_EVERY_MS;
     str_copy(x->rec.status, sizeof(x->rec.status), "running");
-    if ((r = attach_running(j, x, &res)) < 0) {
+    if ((r = attach_running(j, x, &res)) < 0)
         job_kill(x, "spawn failed: cannot attach the job's output");
-    }
+    else if (x->kill_reason)
+        job_kill(x, x->kill_reason); /* canceled while it was being spawned */
     if ((r = store_job_update(j->d.store, &x->rec)) < 0)
         log_error("job.store", "job %s: cannot record its start: %s", x->rec.id, strerror(-r));
     log_info("job.start", "job %s pid %d policy %s spawn %.2fms", x->rec.id, res.pid, x->rec.policy,
              (double)spawn_us / 1000.0);
+    maybe_finalize(j, x); /* it may have ended already (its exit event came first) */
 }
 
 static void
@@ -944,6 +969,8 @@ check_limits(struct jobs *j, struct job *x, int64_t now)
 {
     struct cgroup_usage u;
 
+    if (x->starting)
+        return;
     if (x->exited) {
         if (now - x->exited_ms > JOBS_DRAIN_GRACE_MS) {
             unwatch_fd(j, &x->out_fd);
@@ -1047,6 +1074,10 @@ supervisor(void *arg)
                 continue;
             if (find_job_watch(j, w))
                 on_watch(j, w);
+        }
+        if (j->start_pending) {
+            j->start_pending = false;
+            start_queued(j);
         }
         pthread_mutex_unlock(&j->lock);
     }
@@ -1257,6 +1288,7 @@ jobs_new(const struct jobs_deps *deps, struct jobs **ret, struct err *err)
     j->d = *deps;
     j->jobs_dirfd = j->epfd = j->timerfd = j->stop[0] = j->stop[1] = -1;
     pthread_mutex_init(&j->lock, NULL);
+    pthread_cond_init(&j->idle, NULL);
     j->spawn_fd = spawner_event_fd(deps->spawner);
     if ((r = make_dirs(j, err)) < 0)
         goto fail;
@@ -1300,6 +1332,9 @@ jobs_stop(struct jobs *j)
         j->thread_started = false;
     }
     pthread_mutex_lock(&j->lock);
+    /* No job may be freed under a start in flight (an API thread in spawner_spawn). */
+    while (j->starting)
+        pthread_cond_wait(&j->idle, &j->lock);
     /* Running jobs are killed (the spawner would kill them anyway when it stops); their
      * records are closed as lost with daemon_restart, exactly as a restart would mark them. */
     while (j->active) {
@@ -1340,6 +1375,7 @@ jobs_free(struct jobs *j)
     close_fd(&j->stop[0]);
     close_fd(&j->stop[1]);
     pthread_mutex_destroy(&j->lock);
+    pthread_cond_destroy(&j->idle);
     free(j);
     return NULL;
 }
