@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 
 #include "sandbox_internal.h"
+#include "unixmsg.h"
 
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
@@ -85,26 +86,6 @@ struct child_fds {
     int stdin_fd, stdout_wr, stderr_wr;
     int ws_fd; /* O_PATH of the workspace, opened before the uid change: bound from it */
 };
-
-static int
-send_fd(int sock, int fd)
-{
-    char byte = 'L';
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -errno;
-}
 
 static int
 become_job_uid(const struct sandbox_spec *s, struct sandbox_fail *f)
@@ -336,7 +317,7 @@ child_setup(const struct sandbox_spec *s, const struct sandbox_seccomp *filter,
     umask(022);
     if ((lfd = sandbox_net_setup(SANDBOX_PROXY_PORT, f)) < 0)
         return lfd;
-    r = send_fd(fds->sock, lfd);
+    r = unixmsg_send(fds->sock, "L", 1, &lfd, 1);
     close(lfd);
     if (r < 0)
         return sandbox_fail(f, SANDBOX_STEP_LISTENER, -r, "send");
@@ -548,29 +529,6 @@ write_cgroups(const struct sandbox_spec *s, pid_t pid, struct err *err)
     return write_cgroups_at(s, s->cgroup_procs, s->ncgroups, pid, err);
 }
 
-static int
-recv_fd(int sock)
-{
-    char byte;
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
-    struct cmsghdr *c;
-    int fd;
-
-    if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1)
-        return -EPIPE;
-    c = CMSG_FIRSTHDR(&msg);
-    if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
-        return -EPROTO;
-    memcpy(&fd, CMSG_DATA(c), sizeof(int));
-    return fd;
-}
-
 /* Reads the error pipe to EOF: nothing means exec succeeded. */
 static int
 read_result(int err_rd, struct err *err)
@@ -655,11 +613,13 @@ clone_child(int *pidfd)
 static int
 finish_spawn(pid_t pid, int pidfd, struct spawn_fds *x, struct sandbox_child *ret, struct err *err)
 {
-    int lfd = recv_fd(x->sock[0]);
+    size_t nfds = 0;
+    int lfd = -1;
+    ssize_t got = unixmsg_recv(x->sock[0], &(char){0}, 1, &lfd, 1, &nfds);
     int r = read_result(x->errp[0], err);
 
-    if (r == 0 && lfd < 0)
-        r = err_set(err, -lfd, "spawn", "the proxy listener did not arrive");
+    if (r == 0 && (got != 1 || nfds != 1))
+        r = err_set(err, EPROTO, "spawn", "the proxy listener did not arrive");
     if (r < 0) {
         kill(pid, SIGKILL);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
@@ -683,28 +643,6 @@ static int spawn_cold(const struct sandbox_spec *spec, const struct sandbox_secc
                       struct sandbox_child *ret, struct err *err);
 
 /* ---- warm children ---- */
-
-static int
-recv_fds(int sock, int *fds, size_t n)
-{
-    char byte;
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * 8)];
-        struct cmsghdr align;
-    } u;
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
-    struct cmsghdr *c;
-
-    if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1)
-        return -EPIPE;
-    c = CMSG_FIRSTHDR(&msg);
-    if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int) * n))
-        return -EPROTO;
-    memcpy(fds, CMSG_DATA(c), sizeof(int) * n);
-    return 0;
-}
 
 /* The warm child moves itself into the next job's cgroups ("0" is the writer itself): a v1
  * attach can wait for an RCU grace period (~10 ms when the host is idle), and this way neither
@@ -738,7 +676,9 @@ warm_main(int ctl, const struct sandbox_spec *shm, const struct sandbox_spec *ne
     /* Until it becomes the job's uid, the spawner's death takes it too. */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     warm_attach(ctl, next);
-    if (recv_fds(ctl, fds, ARRAY_SIZE(fds)) < 0 || sandbox_spec_check(shm) < 0)
+    size_t nfds = 0;
+    if (unixmsg_recv(ctl, &(char){0}, 1, fds, ARRAY_SIZE(fds), &nfds) != 1 ||
+        nfds != ARRAY_SIZE(fds) || sandbox_spec_check(shm) < 0)
         _exit(127);
     close(ctl);
     c = (struct child_fds){.sync_rd = -1,
@@ -858,20 +798,7 @@ spawn_warm(const struct sandbox_spec *spec, struct sandbox_warm *w, struct sandb
         goto out_discard;
     }
     int fds[6] = {x.errp[1], x.sock[1], x.status[1], x.in, x.out[1], x.errout[1]};
-    char byte = 'G';
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    union {
-        char buf[CMSG_SPACE(sizeof(fds))];
-        struct cmsghdr align;
-    } u;
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(fds));
-    memcpy(CMSG_DATA(c), fds, sizeof(fds));
-    if (sendmsg(w->ctl, &msg, MSG_NOSIGNAL) != 1) {
+    if (unixmsg_send(w->ctl, "G", 1, fds, ARRAY_SIZE(fds)) < 0) {
         r = 1;
         goto out_discard;
     }

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 
 #include "log.h"
+#include "unixmsg.h"
 
 #define SPAWNER_MAGIC 0x53504e52u /* "SPNR" */
 #define SPAWNER_SOCKBUF (512 * 1024)
@@ -57,29 +58,6 @@ struct spawner_state {
     struct child_slot slots[SPAWNER_CHILDREN_MAX];
 };
 
-static int
-send_with_fds(int sock, const void *msg, size_t len, const int *fds, size_t nfds)
-{
-    struct iovec iov = {.iov_base = (void *)(uintptr_t)msg, .iov_len = len};
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * 4)];
-        struct cmsghdr align;
-    } u;
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
-
-    if (nfds) {
-        struct cmsghdr *c;
-        m.msg_control = u.buf;
-        m.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-        c = CMSG_FIRSTHDR(&m);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-    }
-    return sendmsg(sock, &m, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -errno;
-}
-
 static struct child_slot *
 slot_free(struct spawner_state *st)
 {
@@ -109,7 +87,7 @@ handle_request(struct spawner_state *st, struct spawner_req *req, ssize_t n)
     resp.result = r;
     if (r < 0) {
         str_copy(resp.message, sizeof(resp.message), err.message);
-        send_with_fds(st->req, &resp, sizeof(resp), NULL, 0);
+        unixmsg_send(st->req, &resp, sizeof(resp), NULL, 0);
         return;
     }
     resp.pid = c.pid;
@@ -117,7 +95,7 @@ handle_request(struct spawner_state *st, struct spawner_req *req, ssize_t n)
     slot->status_fd = c.status_fd;
     str_copy(slot->job_id, sizeof(slot->job_id), req->spec.job_id);
     int fds[4] = {c.pidfd, c.stdout_fd, c.stderr_fd, c.listener_fd};
-    if (send_with_fds(st->req, &resp, sizeof(resp), fds, 4) < 0)
+    if (unixmsg_send(st->req, &resp, sizeof(resp), fds, 4) < 0)
         kill(c.pid, SIGKILL); /* the daemon is gone: the job must not outlive it */
     for (int i = 0; i < 4; i++)
         close(fds[i]);
@@ -147,7 +125,7 @@ read_end(struct spawner_state *st, struct child_slot *slot)
                                .max_rss_kb = end.max_rss_kb};
     str_copy(ev.job_id, sizeof(ev.job_id), slot->job_id);
     slot->reported = true;
-    send_with_fds(st->ev, &ev, sizeof(ev), NULL, 0);
+    unixmsg_send(st->ev, &ev, sizeof(ev), NULL, 0);
 }
 
 static void
@@ -184,7 +162,7 @@ reap(struct spawner_state *st)
                     (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
         ev.max_rss_kb = ru.ru_maxrss;
         memset(slot, 0, sizeof(*slot));
-        send_with_fds(st->ev, &ev, sizeof(ev), NULL, 0);
+        unixmsg_send(st->ev, &ev, sizeof(ev), NULL, 0);
     }
 }
 
@@ -330,34 +308,6 @@ spawner_stop(struct spawner *s)
     return NULL;
 }
 
-static int
-recv_resp(int sock, struct spawner_resp *resp, int *fds, size_t *nfds)
-{
-    struct iovec iov = {.iov_base = resp, .iov_len = sizeof(*resp)};
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * 4)];
-        struct cmsghdr align;
-    } u;
-    struct msghdr m = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
-    ssize_t n;
-
-    do
-        n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
-    *nfds = 0;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < k && *nfds < 4; i++)
-            memcpy(&fds[(*nfds)++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-    }
-    if (n != (ssize_t)sizeof(*resp) || resp->magic != SPAWNER_MAGIC)
-        return -EPIPE;
-    return 0;
-}
-
 int
 spawner_spawn(struct spawner *s, const struct sandbox_spec *spec, struct spawner_result *ret,
               struct err *err)
@@ -370,9 +320,12 @@ spawner_spawn(struct spawner *s, const struct sandbox_spec *spec, struct spawner
     pthread_mutex_lock(&s->lock);
     s->buf->magic = SPAWNER_MAGIC;
     memcpy(&s->buf->spec, spec, sizeof(*spec));
-    r = send_with_fds(s->req, s->buf, sizeof(*s->buf), NULL, 0);
+    r = unixmsg_send(s->req, s->buf, sizeof(*s->buf), NULL, 0);
     if (r == 0)
-        r = recv_resp(s->req, &resp, fds, &nfds);
+        r = unixmsg_recv(s->req, &resp, sizeof(resp), fds, 4, &nfds) == (ssize_t)sizeof(resp) &&
+                    resp.magic == SPAWNER_MAGIC
+                ? 0
+                : -EPIPE;
     pthread_mutex_unlock(&s->lock);
     if (r < 0) {
         for (size_t i = 0; i < nfds; i++)
