@@ -988,9 +988,14 @@ check_limits(struct jobs *j, struct job *x, int64_t now)
         return;
     }
     if (now >= x->next_disk_ms && x->ws_fd >= 0) {
-        x->next_disk_ms = now + JOBS_DISK_EVERY_MS;
+        int64_t t0 = time_mono_ms();
         if (fs_usage(x->ws_fd, x->limits.disk_mb * MIB) > x->limits.disk_mb * MIB)
             job_kill(x, "disk_limit");
+        /* A big tree makes the scan slow, and it runs with the jobs lock held: scan it at most
+         * a tenth of the time. */
+        int64_t took = time_mono_ms() - t0;
+        x->next_disk_ms =
+            time_mono_ms() + (took * 10 > JOBS_DISK_EVERY_MS ? took * 10 : JOBS_DISK_EVERY_MS);
     }
 }
 

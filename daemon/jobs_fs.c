@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 
 #define FS_DEPTH_MAX 64
+#define FS_ENTRY_MIN 4096
 
 int
 fs_open_beneath(int dirfd, const char *path, int flags, mode_t mode)
@@ -140,7 +141,9 @@ remove_entry(int dirfd, const char *name, int depth)
 static int
 remove_children(int fd, int depth)
 {
-    int dup_fd = dup(fd);
+    /* A fresh open, not dup(): a dup shares the directory offset, and the next scan of the
+     * same fd would start at its end. */
+    int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
     struct dirent *de;
     int r = 0;
@@ -170,7 +173,9 @@ fs_remove_tree(int dirfd, const char *name)
 static uint64_t
 usage_dir(int fd, int depth, uint64_t limit, uint64_t sum)
 {
-    int dup_fd = dup(fd);
+    /* A fresh open, not dup(): a dup shares the directory offset, and the next scan of the
+     * same fd would start at its end. */
+    int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
     struct dirent *de;
 
@@ -185,7 +190,10 @@ usage_dir(int fd, int depth, uint64_t limit, uint64_t sum)
             continue;
         if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
             continue;
-        sum += (uint64_t)st.st_blocks * 512;
+        /* Every entry costs at least a block: a flood of empty files reaches the cap (and
+         * ends the scan) instead of making each scan longer. */
+        uint64_t used = (uint64_t)st.st_blocks * 512;
+        sum += used > FS_ENTRY_MIN ? used : FS_ENTRY_MIN;
         if (S_ISDIR(st.st_mode) && depth < FS_DEPTH_MAX) {
             int sub = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (sub >= 0) {

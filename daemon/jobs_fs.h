@@ -25,8 +25,8 @@ int fs_write_files(int dirfd, json_t *files, uid_t uid, gid_t gid, struct err *e
 int fs_mkdirs(int dirfd, const char *path, uid_t uid, gid_t gid);
 /* Removes name beneath dirfd recursively, never following a symlink. */
 int fs_remove_tree(int dirfd, const char *name);
-/* Sum of the disk blocks used beneath dirfd, in bytes; stops counting past limit_bytes (returns
- * a value > limit then). Never follows a symlink. */
+/* Sum of the disk blocks used beneath dirfd, in bytes, each entry counted as at least 4 KiB;
+ * stops counting past limit_bytes (returns a value > limit then). Never follows a symlink. */
 uint64_t fs_usage(int dirfd, uint64_t limit_bytes);
 
 #endif

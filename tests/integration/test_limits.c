@@ -300,3 +300,16 @@ Test(limits, a_neighbour_runs_normally_during_bombs)
     json_decref(fork_bomb);
     json_decref(mem_bomb);
 }
+
+Test(limits, a_flood_of_empty_files_reaches_the_disk_cap)
+{
+    /* Each entry counts as at least 4 KiB: 20000 empty files are 78 MB under disk_mb 64, and
+     * the scan ends at the cap instead of growing with the flood. */
+    json_t *job = job_run(
+        &d, limited(job_sh("i=0; while [ $i -lt 20000 ]; do : > f$i; i=$((i+1)); done; echo done"),
+                    60, "{\"disk_mb\": 64}"));
+
+    cr_expect_str_eq(jstr(job, "status"), "failed", "%s", jdump(job));
+    cr_expect_str_eq(jstr(job, "reason"), "disk_limit", "%s", jdump(job));
+    json_decref(job);
+}
