@@ -82,6 +82,10 @@ struct jobs {
     unsigned starting;          /* spawns in flight with the lock released */
     bool start_pending;         /* a slot freed inside the supervisor's batch */
     pthread_cond_t idle;        /* signalled when starting drops to 0 */
+    /* Cgroups of ended jobs, released by the supervisor after it drops the lock: a release
+     * reclaims memory (~1 ms) and an API thread answering a waiting client needs the lock. */
+    struct cgroup_job *to_release[64];
+    size_t nrelease;
 };
 
 static void start_queued(struct jobs *j);
@@ -380,9 +384,11 @@ finalize(struct jobs *j, struct job *x)
              x->rec.status, x->rec.reason ? " reason=" : "", x->rec.reason ? x->rec.reason : "",
              x->rec.has_exit_code ? x->rec.exit_code : -1, (long long)x->rec.cpu_ms,
              (long long)x->rec.stdout_bytes, (long long)x->rec.stderr_bytes);
-    /* Waiting clients first: the end is stored; releasing the cgroup (~1 ms) can follow. */
     notify(j, x->rec.id);
-    cgroup_job_release(j->d.cgroups, x->cg);
+    if (x->cg && j->nrelease < ARRAY_SIZE(j->to_release))
+        j->to_release[j->nrelease++] = x->cg; /* released after the lock (supervisor) */
+    else
+        cgroup_job_release(j->d.cgroups, x->cg);
     x->cg = NULL;
     unlink_active(j, x);
     j->running--;
@@ -1084,7 +1090,13 @@ supervisor(void *arg)
             j->start_pending = false;
             start_queued(j);
         }
+        struct cgroup_job *rel[ARRAY_SIZE(j->to_release)];
+        size_t nrel = j->nrelease;
+        memcpy(rel, j->to_release, nrel * sizeof(rel[0]));
+        j->nrelease = 0;
         pthread_mutex_unlock(&j->lock);
+        for (size_t i = 0; i < nrel; i++)
+            cgroup_job_release(j->d.cgroups, rel[i]);
     }
     return NULL;
 }
@@ -1356,6 +1368,9 @@ jobs_stop(struct jobs *j)
         job_free(x);
     }
     j->running = j->queued = 0;
+    for (size_t i = 0; i < j->nrelease; i++)
+        cgroup_job_release(j->d.cgroups, j->to_release[i]);
+    j->nrelease = 0;
     cgroup_job_release(j->d.cgroups, j->next_cg);
     j->next_cg = NULL;
     /* Waiting clients get their answer now (the job object says lost). */
