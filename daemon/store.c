@@ -807,10 +807,13 @@ filter_ok(const struct store_job_filter *f)
 }
 
 /* Steps st to the end, appending each row as a job to *jobs (capacity grows by doubling). */
+/* Steps st to the end, turning each row into an element of a growing array (doubling, never
+ * past limit). from_row fills one element; free_rows releases the n filled ones on failure. */
 static int
-job_rows_collect(sqlite3_stmt *st, size_t limit, struct store_job **ret, size_t *ret_n)
+rows_collect(sqlite3_stmt *st, size_t limit, size_t size, int (*from_row)(sqlite3_stmt *, void *),
+             void (*free_rows)(void *, size_t), void **ret, size_t *ret_n)
 {
-    struct store_job *jobs = NULL;
+    char *rows = NULL;
     size_t n = 0, cap = 0;
     int rc = SQLITE_DONE, r = 0;
 
@@ -818,27 +821,39 @@ job_rows_collect(sqlite3_stmt *st, size_t limit, struct store_job **ret, size_t 
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 16;
             ncap = ncap > limit ? limit : ncap;
-            struct store_job *grown = reallocarray(jobs, ncap, sizeof(*jobs));
+            char *grown = reallocarray(rows, ncap, size);
             if (!grown) {
                 r = -ENOMEM;
                 break;
             }
-            jobs = grown;
+            rows = grown;
             cap = ncap;
         }
-        r = job_from_row(st, &jobs[n]);
+        r = from_row(st, rows + n * size);
         if (r >= 0)
             n++;
     }
     if (r >= 0 && rc != SQLITE_DONE)
         r = sql_errno(rc) ?: -EIO;
     if (r < 0) {
-        store_job_list_free(jobs, n);
+        free_rows(rows, n);
         return r;
     }
-    *ret = jobs;
+    *ret = rows;
     *ret_n = n;
     return 0;
+}
+
+static int
+job_row(sqlite3_stmt *st, void *j)
+{
+    return job_from_row(st, j);
+}
+
+static void
+job_rows_free(void *rows, size_t n)
+{
+    store_job_list_free(rows, n);
 }
 
 int
@@ -870,7 +885,7 @@ store_job_list(struct store *s, const struct store_job_filter *f, struct store_j
         rc |= bind_text(st, 5, f->status);
     if (rc != SQLITE_OK)
         return -ENOMEM;
-    return job_rows_collect(st, f->limit, ret, n);
+    return rows_collect(st, f->limit, sizeof(**ret), job_row, job_rows_free, (void **)ret, n);
 }
 
 void
@@ -1084,37 +1099,15 @@ egress_from_row(sqlite3_stmt *st, struct store_egress *e)
 }
 
 static int
-egress_rows_collect(sqlite3_stmt *st, size_t limit, struct store_egress **ret, size_t *ret_n)
+egress_row(sqlite3_stmt *st, void *e)
 {
-    struct store_egress *ev = NULL;
-    size_t n = 0, cap = 0;
-    int rc = SQLITE_DONE, r = 0;
+    return egress_from_row(st, e);
+}
 
-    while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            ncap = ncap > limit ? limit : ncap;
-            struct store_egress *grown = reallocarray(ev, ncap, sizeof(*ev));
-            if (!grown) {
-                r = -ENOMEM;
-                break;
-            }
-            ev = grown;
-            cap = ncap;
-        }
-        r = egress_from_row(st, &ev[n]);
-        if (r >= 0)
-            n++;
-    }
-    if (r >= 0 && rc != SQLITE_DONE)
-        r = sql_errno(rc) ?: -EIO;
-    if (r < 0) {
-        store_egress_free(ev, n);
-        return r;
-    }
-    *ret = ev;
-    *ret_n = n;
-    return 0;
+static void
+egress_rows_free(void *rows, size_t n)
+{
+    store_egress_free(rows, n);
 }
 
 int
@@ -1137,7 +1130,7 @@ store_egress_list(struct store *s, const char *job_id, size_t after, size_t limi
     rc |= sqlite3_bind_int64(st, 3, (int64_t)after);
     if (rc != SQLITE_OK)
         return -ENOMEM;
-    return egress_rows_collect(st, limit, ret, n);
+    return rows_collect(st, limit, sizeof(**ret), egress_row, egress_rows_free, (void **)ret, n);
 }
 
 void
