@@ -401,6 +401,9 @@ static void
 child_prologue(const int *keep, size_t n)
 {
     reset_signals();
+    /* A session of its own: no controlling terminal, so /dev/tty inside is never the terminal
+     * the daemon was started from (`make run` in a shell), and no signal from that terminal. */
+    setsid();
     stdio_to_null();
     close_others(keep, n);
     sandbox_title("airlock-init");

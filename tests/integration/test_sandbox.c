@@ -279,6 +279,25 @@ Test(sandbox, only_the_jobs_own_processes_are_visible)
     json_decref(job);
 }
 
+/* The job has a session of its own and no controlling terminal: /dev/tty is never the
+ * terminal the daemon was started from. */
+Test(sandbox, no_controlling_terminal)
+{
+    const char *script = "echo \"sid=$(cut -d' ' -f6 /proc/self/stat)\";"
+                         " echo \"tty_nr=$(cut -d' ' -f7 /proc/self/stat)\";"
+                         " if (exec 3<>/dev/tty) 2>/dev/null; then echo tty=open; else echo "
+                         "tty=refused; fi";
+    json_t *job;
+    char *out = probe(script, NULL, NULL, &job);
+
+    cr_assert_str_eq(jstr(job, "status"), "succeeded", "%s\n%s", jdump(job), out);
+    expect_kv(out, "sid", "1");
+    expect_kv(out, "tty_nr", "0");
+    expect_kv(out, "tty", "refused");
+    free(out);
+    json_decref(job);
+}
+
 /* ---- the filesystem ---- */
 
 Test(sandbox, filesystem_view_and_writes)
