@@ -443,6 +443,8 @@ api_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
     if (req->watching)
         jobs_unwatch(req->api->deps.jobs, req->watch_id, req);
+    if (req->counted_wait)
+        __atomic_sub_fetch(&req->api->waiting, 1, __ATOMIC_SEQ_CST);
     params_free(req->params);
     free(req->body);
     free(req);
@@ -546,6 +548,10 @@ api_stop(struct api *a)
 {
     if (!a)
         return NULL;
+    /* Clients waiting for a job were answered by jobs_stop (their jobs are lost); give their
+     * resumed connections up to 2 s to be answered before every connection is closed. */
+    for (int i = 0; i < 200 && __atomic_load_n(&a->waiting, __ATOMIC_SEQ_CST) > 0; i++)
+        usleep(10 * 1000);
     MHD_stop_daemon(a->mhd);
     free(a);
     return NULL;

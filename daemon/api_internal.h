@@ -16,6 +16,7 @@
 struct api {
     struct api_deps deps;
     struct MHD_Daemon *mhd;
+    int waiting; /* requests suspended for a job's end and not yet completed (atomic) */
 };
 
 struct api_request {
@@ -29,9 +30,10 @@ struct api_request {
     size_t body_len;
     bool body_too_large;
     bool answered;
-    bool suspended; /* waiting for a job to end (MHD_suspend_connection) */
-    bool resumed;   /* ... and it has */
-    bool watching;  /* registered with jobs_watch under watch_id */
+    bool suspended;    /* waiting for a job to end (MHD_suspend_connection) */
+    bool resumed;      /* ... and it has */
+    bool watching;     /* registered with jobs_watch under watch_id */
+    bool counted_wait; /* counted in api->waiting */
     char watch_id[64];
     unsigned status;
     int64_t start_us;

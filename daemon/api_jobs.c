@@ -166,6 +166,8 @@ api_jobs_create(struct api_request *req)
         return r == 1 ? reply_job(req, 200, req->watch_id) : reply_errno(req, r, req->watch_id);
     req->watching = true;
     req->suspended = true;
+    req->counted_wait = true;
+    __atomic_add_fetch(&req->api->waiting, 1, __ATOMIC_SEQ_CST);
     MHD_suspend_connection(req->conn);
     return MHD_YES;
 }

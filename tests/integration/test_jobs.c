@@ -6,6 +6,7 @@
  * a short timeout or waits with a short one.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -711,4 +712,46 @@ Test(restart, kill9_marks_running_jobs_lost_and_keeps_finished_ones)
     json_decref(run);
     free(fid);
     free(rid);
+}
+
+/* A client waiting for a job when the daemon is stopped gets the job's end (lost), not a
+ * closed connection. */
+struct waiter {
+    struct daemon *d;
+    struct resp r;
+};
+
+static void *
+wait_in_thread(void *arg)
+{
+    struct waiter *w = arg;
+
+    w->r = http(w->d, "POST", "/v1/jobs", "{\"command\": [\"sleep\", \"30\"], \"wait\": true}",
+                NULL, NULL, NULL);
+    return NULL;
+}
+
+Test(restart, sigterm_answers_waiting_clients)
+{
+    struct waiter w = {.d = &d};
+    pthread_t t;
+    json_t *list;
+
+    cr_assert_eq(pthread_create(&t, NULL, wait_in_thread, &w), 0);
+    for (int i = 0; i < 100; i++) {
+        struct resp r = http_get(&d, "/v1/jobs?status=running");
+        list = json_object_get(r.json, "jobs");
+        size_t n = json_array_size(list);
+        resp_free(&r);
+        if (n > 0)
+            break;
+        usleep(50 * 1000);
+    }
+    daemon_stop(&d);
+    pthread_join(t, NULL);
+    cr_expect_eq(w.r.status, 200, "the waiting client got %ld: %s", w.r.status, w.r.body);
+    cr_expect_str_eq(jstr(w.r.json, "status"), "lost", "%s", w.r.body);
+    cr_expect_str_eq(jstr(w.r.json, "reason"), "daemon_restart", "%s", w.r.body);
+    resp_free(&w.r);
+    daemon_start(&d);
 }
