@@ -134,18 +134,8 @@ Test(jobs_request, defaults)
 Test(jobs_request, workspace_paths)
 {
     static const char *const ok[] = {"a", "a/b", "a.b", ".hidden", "a/.b/c", "...", "a b", "ü"};
-    static const char *const bad[] = {"/a",
-                                      "..",
-                                      ".",
-                                      "a/..",
-                                      "../a",
-                                      "a//b",
-                                      "a/",
-                                      "a/./b",
-                                      "",
-                                      "a\nb",
-                                      "a\x7f"
-                                      "b"};
+    static const char *const bad[] = {"/a", "..",    ".", "a/..", "../a",  "a//b",
+                                      "a/", "a/./b", "",  "a\nb", "a\177b"};
 
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         cr_expect(job_path_valid(ok[i], false), "\"%s\" refused", ok[i]);
