@@ -704,45 +704,18 @@ start_queued(struct jobs *j)
 
 /* ---- submitting ---- */
 
-/* A job may tighten its policy's limits, never loosen them. */
+/* A job may tighten its policy's limits, never loosen them (policy_limits_tighten). */
 static int
 effective_limits(const struct job_request *req, const struct policy *p, struct policy_limits *ret,
                  struct err *err)
 {
-    static const struct {
-        const char *name;
-        size_t off;
-    } keys[] = {
-        {"timeout_s", offsetof(struct policy_limits, timeout_s)},
-        {"memory_mb", offsetof(struct policy_limits, memory_mb)},
-        {"pids", offsetof(struct policy_limits, pids)},
-        {"cpu_s", offsetof(struct policy_limits, cpu_s)},
-        {"output_bytes", offsetof(struct policy_limits, output_bytes)},
-        {"disk_mb", offsetof(struct policy_limits, disk_mb)},
-    };
-    const struct policy_limits *pl = policy_limits(p);
     struct policy_limits asked = {0};
 
-    *ret = *pl;
     if (req->limits && policy_limits_parse(req->limits, "limits", &asked, err) < 0)
         return -EINVAL;
     if (req->has_timeout)
         asked.timeout_s = req->timeout_s;
-    for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-        uint64_t want = *(const uint64_t *)(const void *)((const char *)&asked + keys[i].off);
-        uint64_t max = *(const uint64_t *)(const void *)((const char *)pl + keys[i].off);
-        if (!want)
-            continue;
-        if (want > max)
-            return err_set(
-                err, EINVAL, "bad_request",
-                "%s%s: %llu is looser than policy \"%s\" allows (%llu); a job may "
-                "only tighten its policy's limits",
-                strcmp(keys[i].name, "timeout_s") == 0 && req->has_timeout ? "" : "limits.",
-                keys[i].name, (unsigned long long)want, policy_name(p), (unsigned long long)max);
-        *(uint64_t *)(void *)((char *)ret + keys[i].off) = want;
-    }
-    return 0;
+    return policy_limits_tighten(p, &asked, ret, err);
 }
 
 static json_t *

@@ -1159,6 +1159,27 @@ policy_limits_parse(json_t *lim, const char *where_prefix, struct policy_limits 
     return r;
 }
 
+int
+policy_limits_tighten(const struct policy *p, const struct policy_limits *asked,
+                      struct policy_limits *ret, struct err *err)
+{
+    *ret = p->limits;
+    for (size_t i = 0; i < ARRAY_SIZE(policy_limit_keys); i++) {
+        const struct policy_limit_key *k = &policy_limit_keys[i];
+        uint64_t want = limit_value(asked, k), max = limit_value(&p->limits, k);
+        if (!want)
+            continue;
+        if (want > max)
+            return err_set(err, EINVAL, "bad_request",
+                           "%s%s: %" PRIu64 " is looser than policy \"%s\" allows (%" PRIu64
+                           "); a job may only tighten its policy's limits",
+                           strcmp(k->key, "timeout_s") == 0 ? "" : "limits.", k->key, want, p->name,
+                           max);
+        *limit_field(ret, k) = want;
+    }
+    return 0;
+}
+
 static int
 parse_limits(json_t *root, struct policy_limits *l, struct err *err)
 {

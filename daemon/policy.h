@@ -109,6 +109,12 @@ struct policy_decision {
 
 struct policy;
 
+/* A job's limits: the policy's, each replaced by what the job asked (0 = not asked) when that
+ * is not looser. Returns 0, or -EINVAL with err naming the first limit asked above the
+ * policy's ("limits.memory_mb: 2048 is looser than policy \"default\" allows (1024); ..."). */
+int policy_limits_tighten(const struct policy *p, const struct policy_limits *asked,
+                          struct policy_limits *ret, struct err *err);
+
 /* Parses a limits object (the keys of struct policy_limits, each an integer from 1 to its
  * POLICY_*_MAX) into l, setting only the keys present. where names the object in messages
  * ("default_limits", "limits"). Returns 0 or -EINVAL with err ("limits.pids: must be ..."). Used

@@ -1772,3 +1772,39 @@ Test(shipped, every_policy_file_loads)
     if (loaded == 0)
         cr_skip_test("no policy files in %s", dir);
 }
+
+/* ---- a job's limits ---- */
+
+Test(policy_limits, a_job_may_tighten_never_loosen)
+{
+    static const char text[] = "{\"limits\": {\"memory_mb\": 100, \"timeout_s\": 60}}";
+    struct policy_limits defaults = {.timeout_s = 300,
+                                     .memory_mb = 1024,
+                                     .pids = 256,
+                                     .cpu_s = 300,
+                                     .output_bytes = 1 << 20,
+                                     .disk_mb = 10};
+    struct policy *p = NULL;
+    struct policy_limits asked = {0}, got;
+    struct err err = {0};
+
+    cr_assert_eq(policy_parse("lim", text, sizeof(text) - 1, &defaults, &p, &err), 0, "%s",
+                 err.message);
+    cr_assert_eq(policy_limits_tighten(p, &asked, &got, &err), 0);
+    cr_expect_eq(got.memory_mb, 100);
+    cr_expect_eq(got.pids, 256, "unset limits come from the defaults");
+    asked.memory_mb = 50;
+    asked.pids = 256;
+    cr_assert_eq(policy_limits_tighten(p, &asked, &got, &err), 0);
+    cr_expect_eq(got.memory_mb, 50);
+    cr_expect_eq(got.pids, 256, "equal to the policy's is allowed");
+    asked.memory_mb = 101;
+    cr_expect_eq(policy_limits_tighten(p, &asked, &got, &err), -EINVAL);
+    cr_expect(strstr(err.message, "limits.memory_mb") && strstr(err.message, "\"lim\""), "%s",
+              err.message);
+    asked.memory_mb = 0;
+    asked.timeout_s = 61;
+    cr_expect_eq(policy_limits_tighten(p, &asked, &got, &err), -EINVAL);
+    cr_expect(strncmp(err.message, "timeout_s:", 10) == 0, "%s", err.message);
+    policy_unref(p);
+}
