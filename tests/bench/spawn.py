@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """make bench (spawn part): the cost of starting a sandboxed job, side by side.
 
-Measures, in one run on this machine:
+Measures, in one run on this machine, interleaved (bare, bwrap, airlock, bare, ...):
   - bare:    fork/exec of /bin/true (subprocess, no sandbox)
   - bwrap:   bwrap --unshare-all with /usr, /bin, /lib, /lib64 read-only, /proc, /dev, /tmp
   - airlock: POST /v1/jobs {"command": ["/bin/true"], "wait": true} against a running airlockd:
@@ -87,10 +87,13 @@ def main():
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
     for _ in range(10):  # warm up: the pool of cgroups, the page cache
         delete(conn, a.token, post(conn, a.token))
-    bare = timed(lambda: subprocess.run(["/bin/true"], check=True), a.n)
-    bw = timed(lambda: subprocess.run(BWRAP, check=True), a.n)
-    ids = []
-    al = timed(lambda: ids.append(post(conn, a.token)), a.n)
+    # Interleaved, one of each in turn: on a shared machine the load drifts, and running the
+    # three one after the other would give whichever came first the quieter minutes.
+    bare, bw, al, ids = [], [], [], []
+    for _ in range(a.n):
+        bare += timed(lambda: subprocess.run(["/bin/true"], check=True), 1)
+        bw += timed(lambda: subprocess.run(BWRAP, check=True), 1)
+        al += timed(lambda: ids.append(post(conn, a.token)), 1)
     for i in ids:
         delete(conn, a.token, i)
     bw_med = statistics.median(bw)
