@@ -906,7 +906,11 @@ refuse_connections(struct job *x)
     char head[256];
     int c;
 
-    while ((c = accept4(x->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+    /* At most 64 per wake-up: a job that floods its listener does not hold the supervisor
+     * (and every other job's output) for longer than that. */
+    for (int n = 0;
+         n < 64 && (c = accept4(x->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0;
+         n++) {
         int len = snprintf(head, sizeof(head),
                            "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
                            "X-Airlock-Deny: proxy_unavailable\r\nContent-Length: %zu\r\n"
