@@ -313,3 +313,35 @@ Test(limits, a_flood_of_empty_files_reaches_the_disk_cap)
     cr_expect_str_eq(jstr(job, "reason"), "disk_limit", "%s", jdump(job));
     json_decref(job);
 }
+
+/* A job hammering its proxy listener (every connection gets a 403) must not hold up others. */
+Test(limits, a_neighbour_runs_normally_during_a_connection_flood)
+{
+    json_t *flood, *n, *e;
+    struct timeval t0;
+    struct resp r;
+    char *id;
+
+    flood = limited(json_pack("{s:[s,s,s]}", "command", "python3", "-c",
+                              "import socket\n"
+                              "for i in range(8000):\n"
+                              "    s = socket.create_connection(('127.0.0.1', 3128))\n"
+                              "    s.close()\n"
+                              "print('flooded')"),
+                    30, "{}");
+    r = job_post(&d, flood);
+    cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
+    id = strdup(jstr(r.json, "id"));
+    resp_free(&r);
+    usleep(300 * 1000);
+    gettimeofday(&t0, NULL);
+    n = job_run(&d, job_sh("echo neighbour-ok"));
+    cr_expect_str_eq(jstr(n, "status"), "succeeded", "%s", jdump(n));
+    cr_expect(elapsed_ms(&t0) < 3000, "the neighbour took %ld ms", elapsed_ms(&t0));
+    e = job_wait_end(&d, id, 30000);
+    cr_expect_str_eq(jstr(e, "status"), "succeeded", "%s", jdump(e));
+    cr_expect_geq(jint(json_object_get(e, "egress"), "denied"), 1, "%s", jdump(e));
+    json_decref(n);
+    json_decref(e);
+    free(id);
+}
