@@ -343,5 +343,6 @@ Test(limits, a_neighbour_runs_normally_during_a_connection_flood)
     cr_expect_geq(jint(json_object_get(e, "egress"), "denied"), 1, "%s", jdump(e));
     json_decref(n);
     json_decref(e);
+    json_decref(flood);
     free(id);
 }
