@@ -32,14 +32,7 @@ config_defaults(struct config *c)
     c->job_gid = 65534;
     str_copy(c->cgroup_parent, sizeof(c->cgroup_parent), "airlock");
     c->require_landlock = true;
-    c->default_limits = (struct policy_limits){
-        .timeout_s = POLICY_TIMEOUT_S_DEFAULT,
-        .memory_mb = POLICY_MEMORY_MB_DEFAULT,
-        .pids = POLICY_PIDS_DEFAULT,
-        .cpu_s = POLICY_CPU_S_DEFAULT,
-        .output_bytes = POLICY_OUTPUT_BYTES_DEFAULT,
-        .disk_mb = POLICY_DISK_MB_DEFAULT,
-    };
+    c->default_limits = (struct policy_limits)POLICY_LIMITS_DEFAULT;
 }
 
 void

@@ -45,14 +45,7 @@ static const char *const policy_fs_default_ro[] = {
 };
 
 /* Used for a limit that neither the policy nor the caller's defaults set. */
-static const struct policy_limits policy_builtin_limits = {
-    .timeout_s = POLICY_TIMEOUT_S_DEFAULT,
-    .memory_mb = POLICY_MEMORY_MB_DEFAULT,
-    .pids = POLICY_PIDS_DEFAULT,
-    .cpu_s = POLICY_CPU_S_DEFAULT,
-    .output_bytes = POLICY_OUTPUT_BYTES_DEFAULT,
-    .disk_mb = POLICY_DISK_MB_DEFAULT,
-};
+static const struct policy_limits policy_builtin_limits = POLICY_LIMITS_DEFAULT;
 
 struct policy_limit_key {
     const char *key;

@@ -107,6 +107,14 @@ struct policy_decision {
     int rule;           /* index of the deciding rule in that list; -1 when no rule decided */
 };
 
+/* The limits a policy gets when neither it nor the config sets them (config.c's defaults). */
+#define POLICY_LIMITS_DEFAULT                                                                      \
+    {                                                                                              \
+        .timeout_s = POLICY_TIMEOUT_S_DEFAULT, .memory_mb = POLICY_MEMORY_MB_DEFAULT,              \
+        .pids = POLICY_PIDS_DEFAULT, .cpu_s = POLICY_CPU_S_DEFAULT,                                \
+        .output_bytes = POLICY_OUTPUT_BYTES_DEFAULT, .disk_mb = POLICY_DISK_MB_DEFAULT,            \
+    }
+
 struct policy;
 
 /* A job's limits: the policy's, each replaced by what the job asked (0 = not asked) when that

@@ -45,6 +45,21 @@ sandbox_cat(char *dst, size_t n, const char *a, const char *b)
     dst[la + lb] = '\0';
 }
 
+void
+sandbox_utoa(uint64_t v, char *buf, size_t n)
+{
+    char rev[24];
+    size_t k = 0;
+
+    do {
+        rev[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && k < sizeof(rev));
+    for (size_t i = 0; i < k && i + 1 < n; i++)
+        buf[i] = rev[k - 1 - i];
+    buf[k < n ? k : n - 1] = '\0';
+}
+
 int
 sandbox_fail(struct sandbox_fail *f, int step, int err, const char *what)
 {
@@ -580,6 +595,18 @@ spawn_fds_close(struct spawn_fds *x)
     x->in = -1;
 }
 
+/* The ends the child got (by clone or by message): the spawner closes its copies. */
+static void
+close_child_ends(struct spawn_fds *x)
+{
+    int *ends[] = {&x->errp[1], &x->sock[1], &x->status[1], &x->out[1], &x->errout[1], &x->in};
+
+    for (size_t i = 0; i < ARRAY_SIZE(ends); i++) {
+        close(*ends[i]);
+        *ends[i] = -1;
+    }
+}
+
 static int
 spawn_fds_open(const struct sandbox_spec *s, struct spawn_fds *x, struct err *err)
 {
@@ -805,12 +832,7 @@ spawn_warm(const struct sandbox_spec *spec, struct sandbox_warm *w, struct sandb
         r = 1;
         goto out_discard;
     }
-    close(x.errp[1]), x.errp[1] = -1;
-    close(x.sock[1]), x.sock[1] = -1;
-    close(x.status[1]), x.status[1] = -1;
-    close(x.out[1]), x.out[1] = -1;
-    close(x.errout[1]), x.errout[1] = -1;
-    close(x.in), x.in = -1;
+    close_child_ends(&x);
     close(w->ctl);
     munmap(w->shm, sizeof(*w->shm)); /* the child keeps its own mapping */
     r = finish_spawn(w->pid, w->pidfd, &x, ret, err);
@@ -865,12 +887,7 @@ spawn_cold(const struct sandbox_spec *spec, const struct sandbox_seccomp *filter
     }
     /* The parent keeps only its ends. */
     close(x.sync[0]), x.sync[0] = -1;
-    close(x.errp[1]), x.errp[1] = -1;
-    close(x.sock[1]), x.sock[1] = -1;
-    close(x.status[1]), x.status[1] = -1;
-    close(x.out[1]), x.out[1] = -1;
-    close(x.errout[1]), x.errout[1] = -1;
-    close(x.in), x.in = -1;
+    close_child_ends(&x);
     if ((r = write_maps(spec, pid, err)) < 0 || (r = write_cgroups(spec, pid, err)) < 0 ||
         write(x.sync[1], "G", 1) != 1) {
         if (r >= 0)

@@ -37,6 +37,8 @@ struct sandbox_fail {
 
 /* Copies up to n-1 bytes of each of a and b into dst (concatenated), NUL-terminated. */
 void sandbox_cat(char *dst, size_t n, const char *a, const char *b);
+/* Formats v in decimal into buf (no stdio between clone and exec). */
+void sandbox_utoa(uint64_t v, char *buf, size_t n);
 /* Records a failure and returns -err. */
 int sandbox_fail(struct sandbox_fail *f, int step, int err, const char *what);
 

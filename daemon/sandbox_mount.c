@@ -197,17 +197,9 @@ bind_policy_paths(const struct sandbox_spec *s, const char *root, struct sandbox
 static void
 fd_path(int fd, char *buf, size_t n)
 {
-    char num[16], rev[16];
-    size_t k = 0;
-    unsigned v = (unsigned)fd;
+    char num[24];
 
-    do {
-        rev[k++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v && k < sizeof(rev));
-    for (size_t i = 0; i < k; i++)
-        num[i] = rev[k - 1 - i];
-    num[k] = '\0';
+    sandbox_utoa((uint64_t)fd, num, sizeof(num));
     sandbox_cat(buf, n, "/proc/self/fd/", num);
 }
 
@@ -229,7 +221,7 @@ sandbox_mount_setup(const struct sandbox_spec *s, int ws_fd, struct sandbox_fail
 {
     char ws_src[32];
     const char *root = sandbox_str(s, s->root_dir);
-    char dst[P], opts[64];
+    char dst[P], opts[64], num[24];
     int r;
 
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -245,23 +237,9 @@ sandbox_mount_setup(const struct sandbox_spec *s, int ws_fd, struct sandbox_fail
         set_attr(dst, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true) < 0)
         return sandbox_fail(f, SANDBOX_STEP_MOUNT, errno, "/workspace");
     sandbox_cat(dst, sizeof(dst), root, "/tmp");
-    sandbox_cat(opts, sizeof(opts), "mode=1777,size=", "");
-    {
-        /* size in KiB, formatted by hand (no stdio here) */
-        char num[24];
-        uint64_t kb = s->tmp_bytes / 1024 ? s->tmp_bytes / 1024 : 65536;
-        size_t n = 0;
-        char rev[24];
-        do {
-            rev[n++] = (char)('0' + kb % 10);
-            kb /= 10;
-        } while (kb && n < sizeof(rev));
-        for (size_t i = 0; i < n; i++)
-            num[i] = rev[n - 1 - i];
-        num[n] = '\0';
-        sandbox_cat(opts, sizeof(opts), opts, num);
-        sandbox_cat(opts, sizeof(opts), opts, "k");
-    }
+    sandbox_utoa(s->tmp_bytes / 1024 ? s->tmp_bytes / 1024 : 65536, num, sizeof(num));
+    sandbox_cat(opts, sizeof(opts), "mode=1777,size=", num);
+    sandbox_cat(opts, sizeof(opts), opts, "k");
     if ((r = mount_tmpfs(dst, opts, MS_NOSUID | MS_NODEV, f)) < 0)
         return r;
     if ((r = setup_dev(root, f)) < 0)

@@ -660,9 +660,11 @@ job_bind(sqlite3_stmt *st, const struct store_job *j)
 }
 
 /* Fills *j from the current row (columns in JOB_COLS order); on failure *j holds nothing. */
+/* Fills one job from a row; void * so that rows_collect can take it as it is. */
 static int
-job_from_row(sqlite3_stmt *st, struct store_job *j)
+job_from_row(sqlite3_stmt *st, void *ret)
 {
+    struct store_job *j = ret;
     int r;
 
     memset(j, 0, sizeof(*j));
@@ -844,12 +846,6 @@ rows_collect(sqlite3_stmt *st, size_t limit, size_t size, int (*from_row)(sqlite
     return 0;
 }
 
-static int
-job_row(sqlite3_stmt *st, void *j)
-{
-    return job_from_row(st, j);
-}
-
 static void
 job_rows_free(void *rows, size_t n)
 {
@@ -885,7 +881,7 @@ store_job_list(struct store *s, const struct store_job_filter *f, struct store_j
         rc |= bind_text(st, 5, f->status);
     if (rc != SQLITE_OK)
         return -ENOMEM;
-    return rows_collect(st, f->limit, sizeof(**ret), job_row, job_rows_free, (void **)ret, n);
+    return rows_collect(st, f->limit, sizeof(**ret), job_from_row, job_rows_free, (void **)ret, n);
 }
 
 void
@@ -1072,8 +1068,9 @@ egress_clear(struct store_egress *e)
 
 /* Fills *e from the current row (columns in EGRESS_COLS order); on failure *e holds nothing. */
 static int
-egress_from_row(sqlite3_stmt *st, struct store_egress *e)
+egress_from_row(sqlite3_stmt *st, void *ret)
 {
+    struct store_egress *e = ret;
     int r;
 
     memset(e, 0, sizeof(*e));
@@ -1096,12 +1093,6 @@ egress_from_row(sqlite3_stmt *st, struct store_egress *e)
     e->bytes_down = sqlite3_column_int64(st, 12);
     e->duration_ms = sqlite3_column_int64(st, 13);
     return 0;
-}
-
-static int
-egress_row(sqlite3_stmt *st, void *e)
-{
-    return egress_from_row(st, e);
 }
 
 static void
@@ -1130,7 +1121,8 @@ store_egress_list(struct store *s, const char *job_id, size_t after, size_t limi
     rc |= sqlite3_bind_int64(st, 3, (int64_t)after);
     if (rc != SQLITE_OK)
         return -ENOMEM;
-    return rows_collect(st, limit, sizeof(**ret), egress_row, egress_rows_free, (void **)ret, n);
+    return rows_collect(st, limit, sizeof(**ret), egress_from_row, egress_rows_free, (void **)ret,
+                        n);
 }
 
 void
