@@ -7,7 +7,7 @@ FUZZ_CC   := clang
 FUZZ_FLAGS := -std=gnu17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
               -fno-sanitize-recover=all -iquote daemon $(shell pkg-config --cflags jansson)
 FUZZ_LIBS := $(shell pkg-config --libs jansson)
-PURE      := daemon/policy.c daemon/netaddr.c daemon/util.c daemon/sandbox_spec.c
+PURE      := daemon/policy.c daemon/netaddr.c daemon/util.c daemon/sandbox_spec.c daemon/tlshello.c daemon/httpreq.c
 TARGETS   := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 
 .PHONY: fuzz-run
