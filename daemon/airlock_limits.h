@@ -37,6 +37,11 @@
 #define PATH_MAX_URL 8192 /* a URL path checked against path rules */
 #define URL_MAX 8192      /* a URL given to the check endpoint */
 
+/* Egress proxy (request heads: httpreq.h; ClientHello: tlshello.h) */
+#define PROXY_CONNECTIONS_DEFAULT 512        /* open connections, all jobs (config) */
+#define PROXY_CONNECTIONS_PER_JOB_DEFAULT 64 /* open connections, one job (config) */
+#define PROXY_CONNECTIONS_MAX 16384          /* the most either key may say */
+
 /* Logs */
 #define LOG_LINE_MAX 4096
 

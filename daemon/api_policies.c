@@ -64,38 +64,6 @@ api_policies_get(struct api_request *req)
     return res;
 }
 
-/* A sentence for a person: why this decision, in the policy's terms. */
-static void
-explain(const struct policy_decision *d, const struct policy_url *u, const char *method, char *buf,
-        size_t n)
-{
-    const char *h = u->host.name;
-    const char *r = d->reason ? d->reason : "";
-
-    if (d->allow)
-        snprintf(buf, n, "allowed by %s[%d]", d->list ? d->list : "policy", d->rule);
-    else if (strcmp(r, "denied_by_rule") == 0)
-        snprintf(buf, n, "%s:%u is denied by rule %s[%d]; deny rules win over allow rules", h,
-                 u->port, d->list, d->rule);
-    else if (strcmp(r, "port") == 0)
-        snprintf(buf, n, "a rule names %s but not port %u", h, u->port);
-    else if (strcmp(r, "method") == 0 && u->https)
-        snprintf(buf, n,
-                 "the rules for %s limit methods or paths, which cannot be checked inside an "
-                 "HTTPS tunnel, so CONNECT is refused",
-                 h);
-    else if (strcmp(r, "method") == 0)
-        snprintf(buf, n, "the rules for %s do not allow method %s", h, method);
-    else if (strcmp(r, "path") == 0)
-        snprintf(buf, n, "the rules for %s do not allow path %.200s", h, u->path);
-    else if (strcmp(r, "ip_literal") == 0)
-        snprintf(buf, n, "%s is an IP address; only a cidr rule can allow one", h);
-    else if (strcmp(r, "private_address") == 0)
-        snprintf(buf, n, "%s is not a public address; only a cidr rule can open it", h);
-    else
-        snprintf(buf, n, "no allow rule names %s (default deny)", h);
-}
-
 static bool
 method_valid(const char *m)
 {
@@ -126,7 +94,7 @@ decide_json(const struct policy *p, const struct policy_url *u, const char *meth
     policy_decide(p, &pr, &d);
     if (d.allow && u->host.is_ip)
         policy_decide_address(p, &pr, &u->host.ip, &d);
-    explain(&d, u, method, why, sizeof(why));
+    policy_explain(&d, &pr, why, sizeof(why));
     if (d.list)
         snprintf(rule, sizeof(rule), "%s[%d]", d.list, d.rule);
     if (u->host.is_ip) {

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include <stddef.h>
+
 #include "airlock_limits.h"
 
 void
@@ -33,7 +35,30 @@ config_defaults(struct config *c)
     str_copy(c->cgroup_parent, sizeof(c->cgroup_parent), "airlock");
     c->require_landlock = true;
     c->default_limits = (struct policy_limits)POLICY_LIMITS_DEFAULT;
+    c->proxy_max_connections = PROXY_CONNECTIONS_DEFAULT;
+    c->proxy_max_connections_per_job = PROXY_CONNECTIONS_PER_JOB_DEFAULT;
+    c->proxy_header_timeout_s = 10;
+    c->proxy_idle_timeout_s = 60;
+    c->proxy_connect_timeout_s = 10;
+    c->proxy_upstream_timeout_s = 60;
 }
+
+/* The proxy's numeric keys: name, bounds, and where the value goes. */
+struct uint_key {
+    const char *name;
+    uint64_t min, max;
+    size_t offset;
+};
+static const struct uint_key proxy_keys[] = {
+    {"proxy_max_connections", 1, PROXY_CONNECTIONS_MAX,
+     offsetof(struct config, proxy_max_connections)},
+    {"proxy_max_connections_per_job", 1, PROXY_CONNECTIONS_MAX,
+     offsetof(struct config, proxy_max_connections_per_job)},
+    {"proxy_header_timeout_s", 1, 3600, offsetof(struct config, proxy_header_timeout_s)},
+    {"proxy_idle_timeout_s", 1, 86400, offsetof(struct config, proxy_idle_timeout_s)},
+    {"proxy_connect_timeout_s", 1, 3600, offsetof(struct config, proxy_connect_timeout_s)},
+    {"proxy_upstream_timeout_s", 1, 86400, offsetof(struct config, proxy_upstream_timeout_s)},
+};
 
 void
 config_clear(struct config *c)
@@ -285,6 +310,15 @@ apply_key(struct config *c, const char *key, json_t *v, const char *base, struct
                            "starting with '.'",
                            s);
         str_copy(c->cgroup_parent, sizeof(c->cgroup_parent), s);
+        return 0;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(proxy_keys); i++) {
+        const struct uint_key *k = &proxy_keys[i];
+        if (strcmp(key, k->name) != 0)
+            continue;
+        if ((r = get_uint(v, key, k->min, k->max, &u, err)) < 0)
+            return r;
+        *(unsigned *)(void *)((char *)c + k->offset) = (unsigned)u;
         return 0;
     }
     if (strcmp(key, "require_landlock") == 0) {

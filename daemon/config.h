@@ -41,6 +41,13 @@ struct config {
     gid_t job_gid;
     char cgroup_parent[64]; /* per-job cgroups live in <controller>/<cgroup_parent>/ */
     bool require_landlock;  /* refuse jobs when the kernel has no Landlock */
+    /* The egress proxy (docs/config.md). */
+    unsigned proxy_max_connections;         /* open connections from all jobs */
+    unsigned proxy_max_connections_per_job; /* open connections from one job */
+    unsigned proxy_header_timeout_s;        /* a started request head must complete in this */
+    unsigned proxy_idle_timeout_s;          /* keep-alive wait, and a stalled job's body */
+    unsigned proxy_connect_timeout_s;       /* connecting to an upstream */
+    unsigned proxy_upstream_timeout_s;      /* an upstream silent this long: 504 */
 };
 
 /* Fills c with the built-in defaults (127.0.0.1:8420, ./var state, ./policies). */

@@ -31,7 +31,7 @@
 #define JOBS_NOFILE 4096
 #define MIB (1024ULL * 1024ULL)
 
-enum watch_kind { WATCH_STDOUT, WATCH_STDERR, WATCH_LISTENER };
+enum watch_kind { WATCH_STDOUT, WATCH_STDERR };
 
 struct job;
 
@@ -48,8 +48,9 @@ struct job {
     char cwd[1100];
     bool has_stdin;
     /* running */
-    int pidfd, out_fd, err_fd, listen_fd, out_file, err_file, ws_fd;
-    struct watch w_out, w_err, w_listen;
+    int pidfd, out_fd, err_fd, out_file, err_file, ws_fd;
+    struct watch w_out, w_err;
+    struct proxy_job *proxy; /* its listener, served by the proxy */
     int64_t deadline_ms, next_disk_ms, exited_ms;
     struct cgroup_job *cg;
     bool running, exited;
@@ -152,7 +153,6 @@ job_free(struct job *x)
     close_fd(&x->pidfd);
     close_fd(&x->out_fd);
     close_fd(&x->err_fd);
-    close_fd(&x->listen_fd);
     close_fd(&x->out_file);
     close_fd(&x->err_file);
     close_fd(&x->ws_fd);
@@ -235,6 +235,15 @@ record_json(const struct store_job *r)
     return o;
 }
 
+/* A queued or running job: its record with the proxy's live egress counts. */
+static json_t *
+active_json(struct job *x)
+{
+    if (x->proxy)
+        proxy_job_counts(x->proxy, &x->rec.egress_allowed, &x->rec.egress_denied);
+    return record_json(&x->rec);
+}
+
 json_t *
 jobs_get_json(struct jobs *j, const char *id, int *ret_errno)
 {
@@ -250,7 +259,7 @@ jobs_get_json(struct jobs *j, const char *id, int *ret_errno)
     pthread_mutex_lock(&j->lock);
     x = find_active(j, id);
     if (x) {
-        o = record_json(&x->rec);
+        o = active_json(x);
         pthread_mutex_unlock(&j->lock);
         *ret_errno = o ? 0 : -ENOMEM;
         return o;
@@ -281,7 +290,7 @@ jobs_list_json(struct jobs *j, const struct store_job_filter *f, json_t **ret)
         struct job *x;
         pthread_mutex_lock(&j->lock);
         x = find_active(j, rows[i].id);
-        json_array_append_new(arr, record_json(x ? &x->rec : &rows[i]));
+        json_array_append_new(arr, x ? active_json(x) : record_json(&rows[i]));
         pthread_mutex_unlock(&j->lock);
     }
     o = json_pack("{s:o?, s:s?}", "jobs", arr, "next",
@@ -378,6 +387,9 @@ finalize(struct jobs *j, struct job *x)
     x->rec.max_rss_kb = u.memory_peak ? (int64_t)(u.memory_peak / 1024) : x->ev.max_rss_kb;
     decide_end(x, &u);
     x->rec.finished_ms = time_now_ms();
+    /* The proxy stores the job's egress events (and their counts on its row) first, so a
+     * client told of the end reads every event of the job. */
+    proxy_job_detach(j->d.proxy, TAKE_PTR(x->proxy));
     if ((r = store_job_update(j->d.store, &x->rec)) < 0)
         log_error("job.store", "job %s: cannot record its end: %s", x->rec.id, strerror(-r));
     log_info("job.end", "job %s %s%s%s exit=%d cpu_ms=%lld stdout=%lld stderr=%lld", x->rec.id,
@@ -584,19 +596,21 @@ open_output(struct jobs *j, const char *id, const char *name)
 static int
 attach_running(struct jobs *j, struct job *x, const struct spawner_result *res)
 {
+    int r;
+
     x->pidfd = res->pidfd;
     x->out_fd = res->stdout_fd;
     x->err_fd = res->stderr_fd;
-    x->listen_fd = res->listener_fd;
     x->w_out = (struct watch){x, WATCH_STDOUT};
     x->w_err = (struct watch){x, WATCH_STDERR};
-    x->w_listen = (struct watch){x, WATCH_LISTENER};
+    /* The listener goes to the proxy in every case (it closes it on failure). */
+    if ((r = proxy_job_attach(j->d.proxy, x->rec.id, x->policy, res->listener_fd, &x->proxy)) < 0)
+        return r;
     x->out_file = open_output(j, x->rec.id, "stdout");
     x->err_file = open_output(j, x->rec.id, "stderr");
     if (x->out_file < 0 || x->err_file < 0)
         return -errno;
-    if (watch_add(j, x->out_fd, &x->w_out) < 0 || watch_add(j, x->err_fd, &x->w_err) < 0 ||
-        watch_add(j, x->listen_fd, &x->w_listen) < 0)
+    if (watch_add(j, x->out_fd, &x->w_out) < 0 || watch_add(j, x->err_fd, &x->w_err) < 0)
         return -errno;
     return 0;
 }
@@ -793,7 +807,7 @@ job_new(void)
 
     if (!x)
         return NULL;
-    x->pidfd = x->out_fd = x->err_fd = x->listen_fd = x->out_file = x->err_file = x->ws_fd = -1;
+    x->pidfd = x->out_fd = x->err_fd = x->out_file = x->err_file = x->ws_fd = -1;
     return x;
 }
 
@@ -896,34 +910,6 @@ pump(struct jobs *j, struct job *x, bool is_err)
     }
 }
 
-/* The proxy arrives with the egress issue; until then every connection gets a clear 403. */
-static void
-refuse_connections(struct job *x)
-{
-    static const char body[] =
-        "{\"error\":{\"code\":\"forbidden\",\"message\":\"the egress proxy is not enabled in this "
-        "version of airlockd: no request leaves the sandbox\"}}";
-    char head[256];
-    int c;
-
-    /* At most 64 per wake-up: a job that floods its listener does not hold the supervisor
-     * (and every other job's output) for longer than that. */
-    for (int n = 0;
-         n < 64 && (c = accept4(x->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0;
-         n++) {
-        int len = snprintf(head, sizeof(head),
-                           "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
-                           "X-Airlock-Deny: proxy_unavailable\r\nContent-Length: %zu\r\n"
-                           "Connection: close\r\n\r\n",
-                           sizeof(body) - 1);
-        struct iovec iov[2] = {{head, (size_t)len}, {(void *)(uintptr_t)body, sizeof(body) - 1}};
-        ssize_t w = writev(c, iov, 2);
-        (void)w;
-        close(c);
-        x->rec.egress_denied++;
-    }
-}
-
 static void
 on_spawner_events(struct jobs *j)
 {
@@ -938,7 +924,6 @@ on_spawner_events(struct jobs *j)
         x->ev = ev;
         x->exited_ms = time_mono_ms();
         close_fd(&x->pidfd);
-        unwatch_fd(j, &x->listen_fd);
         maybe_finalize(j, x);
     }
     if (r == -EPIPE) {
@@ -1008,9 +993,6 @@ on_watch(struct jobs *j, struct watch *w)
     case WATCH_STDERR:
         pump(j, w->job, true);
         break;
-    case WATCH_LISTENER:
-        refuse_connections(w->job);
-        break;
     }
 }
 
@@ -1024,8 +1006,6 @@ find_job_watch(struct jobs *j, const struct watch *w)
             return x->out_fd >= 0;
         if (w == &x->w_err)
             return x->err_fd >= 0;
-        if (w == &x->w_listen)
-            return x->listen_fd >= 0;
     }
     return false;
 }
@@ -1339,6 +1319,7 @@ jobs_stop(struct jobs *j)
         str_copy(x->rec.status, sizeof(x->rec.status), "lost");
         set_reason(&x->rec, "daemon_restart");
         x->rec.finished_ms = time_now_ms();
+        proxy_job_detach(j->d.proxy, TAKE_PTR(x->proxy));
         store_job_update(j->d.store, &x->rec);
         cgroup_job_release(j->d.cgroups, x->cg);
         x->cg = NULL;

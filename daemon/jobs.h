@@ -18,6 +18,7 @@
 #include "config.h"
 #include "policies.h"
 #include "probe.h"
+#include "proxy.h"
 #include "spawner.h"
 #include "store.h"
 #include "util.h"
@@ -29,6 +30,7 @@ struct jobs_deps {
     struct spawner *spawner;
     struct cgroup_pool *cgroups; /* may enforce nothing */
     const struct probe *probe;
+    struct proxy *proxy; /* serves each running job's listener */
 };
 
 /* A validated POST /v1/jobs body (jobs_request.c). Strings point into the JSON it was parsed

@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <sysexits.h>
 
+#include <curl/curl.h>
+
 #include "api.h"
 #include "cgroup.h"
 #include "jobs.h"
@@ -23,6 +25,7 @@
 #include "log.h"
 #include "policies.h"
 #include "probe.h"
+#include "proxy.h"
 #include "store.h"
 #include "token.h"
 
@@ -318,6 +321,7 @@ main(int argc, char **argv)
     struct spawner *spawner = NULL;
     struct cgroup_pool *cgroups = NULL;
     struct jobs *jobs = NULL;
+    struct proxy *proxy = NULL;
     char *token = NULL;
     char where[80];
     sigset_t mask;
@@ -350,6 +354,11 @@ main(int argc, char **argv)
     /* The spawner is forked now, while this process has no thread (spawner.h). */
     if (spawner_start(argc, argv, &spawner, &err) < 0)
         goto out;
+    /* libcurl's global state, set up once before any thread uses it (the proxy's workers). */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        err_set(&err, EIO, "internal", "libcurl cannot be initialised");
+        goto out;
+    }
     if (sfd < 0 || prepare_state_dir(&cfg, &err) < 0 || prepare_policy_dir(&cfg, &err) < 0 ||
         resolve_token(&cfg, &token, &err) < 0 || open_store(&cfg, &store, &err) < 0 ||
         load_policies(&cfg, &ps, &err) < 0)
@@ -358,12 +367,16 @@ main(int argc, char **argv)
         cgroup_pool_new(&probe, cfg.cgroup_parent, 4, &cgroups, &err) < 0)
         goto out;
     log_info("cgroup.pool", "per-job cgroups: %s", cgroup_pool_describe(cgroups));
+    struct proxy_deps pd = {.cfg = &cfg, .store = store};
+    if (proxy_new(&pd, &proxy, &err) < 0 || proxy_start(proxy, &err) < 0)
+        goto out;
     struct jobs_deps jd = {.cfg = &cfg,
                            .store = store,
                            .policies = ps,
                            .spawner = spawner,
                            .cgroups = cgroups,
-                           .probe = &probe};
+                           .probe = &probe,
+                           .proxy = proxy};
     if (jobs_new(&jd, &jobs, &err) < 0 || jobs_start(jobs, &err) < 0)
         goto out;
     if ((fd = api_listen(&cfg, &err)) < 0)
@@ -391,12 +404,14 @@ out:
     jobs_stop(jobs);
     api = api_stop(api);
     jobs = jobs_free(jobs);
+    proxy = proxy_free(proxy); /* after the jobs: they detach from it */
     spawner = spawner_stop(spawner);
     cgroups = cgroup_pool_free(cgroups);
     ps = policies_free(ps);
     store = store_close(store);
     token = token_free(token);
     config_clear(&cfg);
+    curl_global_cleanup();
     if (sfd >= 0)
         close(sfd);
     if (cg_lock >= 0)

@@ -1708,3 +1708,39 @@ policy_decide_address(const struct policy *p, const struct policy_request *req,
     else
         decision_set(ret, true, NULL, NULL, 0);
 }
+
+void
+policy_explain(const struct policy_decision *d, const struct policy_request *req, char *buf,
+               size_t n)
+{
+    const char *h = req->host && req->host->name[0] ? req->host->name : "(no host)";
+    const char *r = d->reason ? d->reason : "";
+    bool tunnel = req->kind == POLICY_REQ_CONNECT;
+
+    if (d->allow)
+        snprintf(buf, n, "allowed by %s[%d]", d->list ? d->list : "policy", d->rule);
+    else if (strcmp(r, POLICY_REASON_DENIED_BY_RULE) == 0)
+        snprintf(buf, n, "%s:%u is denied by rule %s[%d]; deny rules win over allow rules", h,
+                 req->port, d->list, d->rule);
+    else if (strcmp(r, POLICY_REASON_PORT) == 0)
+        snprintf(buf, n, "a rule names %s but not port %u", h, req->port);
+    else if (strcmp(r, POLICY_REASON_METHOD) == 0 && tunnel)
+        snprintf(buf, n,
+                 "the rules for %s limit methods or paths, which cannot be checked inside an "
+                 "HTTPS tunnel, so CONNECT is refused",
+                 h);
+    else if (strcmp(r, POLICY_REASON_METHOD) == 0)
+        snprintf(buf, n, "the rules for %s do not allow method %s", h, req->method);
+    else if (strcmp(r, POLICY_REASON_PATH) == 0)
+        snprintf(buf, n, "the rules for %s do not allow path %.200s", h, req->path);
+    else if (strcmp(r, POLICY_REASON_IP_LITERAL) == 0)
+        snprintf(buf, n, "%s is an IP address; only a cidr rule can allow one", h);
+    else if (strcmp(r, POLICY_REASON_PRIVATE_ADDRESS) == 0)
+        snprintf(buf, n, "%s is not a public address; only a cidr rule can open it", h);
+    else if (strcmp(r, POLICY_REASON_BAD_HOST) == 0)
+        snprintf(buf, n, "no host to decide on");
+    else if (strcmp(r, POLICY_REASON_BAD_PATH) == 0)
+        snprintf(buf, n, "no normalised path to decide on");
+    else
+        snprintf(buf, n, "no allow rule names %s (default deny)", h);
+}

@@ -179,4 +179,9 @@ void policy_decide(const struct policy *p, const struct policy_request *req,
 void policy_decide_address(const struct policy *p, const struct policy_request *req,
                            const struct netaddr *addr, struct policy_decision *ret);
 
+/* A sentence for a person saying why d was taken for req, in the policy's terms ("a rule names
+ * pypi.org but not port 8443"). Always NUL-terminates buf (n > 0). */
+void policy_explain(const struct policy_decision *d, const struct policy_request *req, char *buf,
+                    size_t n);
+
 #endif

@@ -81,6 +81,15 @@ _Static_assert(STORE_APPLICATION_ID == 1095912523, "application_id in migration 
     " signal, created_ms, started_ms, finished_ms, cpu_ms, max_rss_kb, egress_allowed,"            \
     " egress_denied, stdout_bytes, stderr_bytes, stdout_truncated, stderr_truncated"
 #define JOB_COLS "id, " JOB_DATA_COLS
+/* An update leaves the egress counters out: they move with the egress rows (STMT_EGRESS_COUNT),
+ * in the same transaction, so a job's counters and its events always agree -- even for an event
+ * the proxy records after the job's end was stored. ?16 and ?17 are bound and unused. */
+#define JOB_UPDATE_COLS                                                                            \
+    "status, policy, command_json, labels_json, reason, workspace, spec_json, exit_code,"          \
+    " signal, created_ms, started_ms, finished_ms, cpu_ms, max_rss_kb, stdout_bytes,"              \
+    " stderr_bytes, stdout_truncated, stderr_truncated"
+#define JOB_UPDATE_PARAMS                                                                          \
+    "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?18, ?19, ?20, ?21"
 #define JOB_DATA_PARAMS                                                                            \
     "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21"
 /* The label filter goes through json_each so the key is compared as a plain string: a key that
@@ -107,6 +116,7 @@ enum stmt_id {
     STMT_RUNNING_IDS,
     STMT_MARK_LOST,
     STMT_EGRESS_INSERT,
+    STMT_EGRESS_COUNT,
     STMT_EGRESS_LIST,
     STMT_COUNT
 };
@@ -116,7 +126,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_COMMIT] = "COMMIT",
     [STMT_ROLLBACK] = "ROLLBACK",
     [STMT_JOB_INSERT] = "INSERT INTO jobs (" JOB_COLS ") VALUES (?1, " JOB_DATA_PARAMS ")",
-    [STMT_JOB_UPDATE] = "UPDATE jobs SET (" JOB_DATA_COLS ") = (" JOB_DATA_PARAMS ") WHERE id = ?1",
+    [STMT_JOB_UPDATE] =
+        "UPDATE jobs SET (" JOB_UPDATE_COLS ") = (" JOB_UPDATE_PARAMS ") WHERE id = ?1",
     [STMT_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
     [STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
     [STMT_JOB_SEQ] = "SELECT seq FROM jobs WHERE id = ?1",
@@ -127,8 +138,12 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_RUNNING_IDS] = "SELECT id FROM jobs WHERE status = 'running' ORDER BY seq",
     [STMT_MARK_LOST] = "UPDATE jobs SET status = 'lost', reason = 'daemon_restart',"
                        " finished_ms = ?1 WHERE status IN ('queued', 'running')",
+    /* An event of a job deleted meanwhile is dropped, not an error for the whole batch. */
     [STMT_EGRESS_INSERT] = "INSERT INTO egress (" EGRESS_COLS
-                           ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                           ") SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14"
+                           " WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?1)",
+    [STMT_EGRESS_COUNT] = "UPDATE jobs SET egress_allowed = egress_allowed + (?8 = 'allow'),"
+                          " egress_denied = egress_denied + (?8 <> 'allow') WHERE id = ?1",
     [STMT_EGRESS_LIST] = "SELECT " EGRESS_COLS " FROM egress WHERE job_id = ?1 ORDER BY id"
                          " LIMIT ?2 OFFSET ?3",
 };
@@ -1013,21 +1028,42 @@ egress_bind(sqlite3_stmt *st, const struct store_egress *e)
     return rc == SQLITE_OK ? 0 : -ENOMEM;
 }
 
-/* Inserts every event; caller holds the lock, inside a transaction. */
+/* Runs one statement with ev bound. */
+static int
+egress_step(sqlite3_stmt *st, const struct store_egress *ev)
+{
+    int r = egress_bind(st, ev);
+
+    if (r >= 0) {
+        int rc = sqlite3_step(st);
+        r = rc == SQLITE_DONE ? 0 : (sql_errno(rc) ?: -EIO);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return r;
+}
+
+/* Inserts every event and counts it on its job; caller holds the lock, inside a transaction. */
 static int
 egress_insert_all(struct store *s, const struct store_egress *ev, size_t n)
 {
-    sqlite3_stmt *st = NULL;
-    int r = stmt_get(s, STMT_EGRESS_INSERT, &st);
+    sqlite3_stmt *ins = NULL, *cnt = NULL;
+    int r = stmt_get(s, STMT_EGRESS_INSERT, &ins);
 
+    if (r >= 0)
+        r = stmt_get(s, STMT_EGRESS_COUNT, &cnt);
     for (size_t i = 0; r >= 0 && i < n; i++) {
-        r = egress_bind(st, &ev[i]);
-        if (r >= 0) {
-            int rc = sqlite3_step(st);
-            r = rc == SQLITE_DONE ? 0 : (sql_errno(rc) ?: -EIO);
-        }
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
+        if ((r = egress_step(ins, &ev[i])) < 0)
+            break;
+        if (bind_text(cnt, 1, ev[i].job_id) != SQLITE_OK ||
+            bind_text(cnt, 8, ev[i].decision) != SQLITE_OK)
+            r = -ENOMEM;
+        else if ((r = sqlite3_step(cnt)) != SQLITE_DONE)
+            r = sql_errno(r) ?: -EIO;
+        else
+            r = 0;
+        sqlite3_reset(cnt);
+        sqlite3_clear_bindings(cnt);
     }
     return r;
 }
@@ -1049,7 +1085,6 @@ store_egress_insert(struct store *s, const struct store_egress *ev, size_t n)
     r = tx_begin(s);
     if (r < 0)
         return r;
-    /* A missing job fails the foreign key (-ENOENT) and the whole batch is rolled back. */
     return tx_end(s, egress_insert_all(s, ev, n));
 }
 

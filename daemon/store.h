@@ -95,7 +95,9 @@ void store_job_list_free(struct store_job *jobs, size_t n);
 int store_jobs_mark_lost(struct store *s, int64_t now_ms, char ***ret_ids, size_t *ret_n);
 void store_ids_free(char **ids, size_t n);
 
-/* Egress events: inserted in one transaction per batch. */
+/* Egress events: inserted in one transaction per batch, each counted on its job's
+ * egress_allowed / egress_denied (store_job_update leaves those two alone). An event whose job
+ * no longer exists is dropped. */
 int store_egress_insert(struct store *s, const struct store_egress *ev, size_t n);
 /* Oldest first, at most limit rows after `after` rows (paging). Free with store_egress_free. */
 int store_egress_list(struct store *s, const char *job_id, size_t after, size_t limit,
