@@ -354,14 +354,24 @@ enum MHD_Result
 api_jobs_egress(struct api_request *req)
 {
     struct store_egress *ev = NULL;
+    const char *a = query(req, "after"), *l = query(req, "limit");
+    uint64_t after = 0, limit = STORE_LIST_MAX;
     size_t n = 0;
     json_t *arr;
     int r;
 
+    /* Paging (added to api.md's contract): ?after=N skips the first N events, ?limit=M
+     * returns at most M (1..1000, default 1000); "next" is the after of the next page. */
+    if (a && str_to_u64(a, 0, INT64_MAX, &after) < 0)
+        return api_reply_error(req, 400, "bad_request",
+                               "after: must be a count of events to skip (0 or more)");
+    if (l && str_to_u64(l, 1, STORE_LIST_MAX, &limit) < 0)
+        return api_reply_error(req, 400, "bad_request", "limit: must be an integer from 1 to %d",
+                               STORE_LIST_MAX);
     if ((r = jobs_exists(req->api->deps.jobs, req->params[0])) < 0)
         return reply_errno(req, r, req->params[0]);
-    if ((r = store_egress_list(req->api->deps.store, req->params[0], 0, STORE_LIST_MAX, &ev, &n)) <
-        0)
+    if ((r = store_egress_list(req->api->deps.store, req->params[0], (size_t)after, (size_t)limit,
+                               &ev, &n)) < 0)
         return reply_errno(req, r, req->params[0]);
     arr = json_array();
     for (size_t i = 0; arr && i < n; i++) {
@@ -378,5 +388,8 @@ api_jobs_egress(struct api_request *req)
                            "duration_ms", (json_int_t)ev[i].duration_ms));
     }
     store_egress_free(ev, n);
-    return api_reply_json(req, 200, json_pack("{s:o?}", "events", arr));
+    return api_reply_json(
+        req, 200,
+        json_pack("{s:o?, s:o}", "events", arr, "next",
+                  n == limit ? json_integer((json_int_t)(after + n)) : json_null()));
 }

@@ -118,9 +118,11 @@ check_addr(struct proxy *p, struct proxy_job *job, struct proxy_route *r, struct
     struct policy_decision d;
 
     netaddr_format(a, text, sizeof(text));
-    if (r->req.port == p->d.cfg->listen_port && is_local(a))
+    if (r->req.port == p->d.cfg->listen_port && is_local(a)) {
+        ev->rule[0] = '\0'; /* no rule decided this: it is not the policy's to open */
         return deny(r, ev, 403, "daemon_port",
                     "%s:%u is the daemon's own API port; no policy can open it", text, r->req.port);
+    }
     policy_decide_address(job->policy, &r->req, a, &d);
     if (!d.allow) {
         set_rule(ev, &d);

@@ -108,6 +108,12 @@ Test(config, defaults)
     cr_assert_eq(c.default_limits.cpu_s, 300);
     cr_assert_eq(c.default_limits.output_bytes, 16 * 1024 * 1024);
     cr_assert_eq(c.default_limits.disk_mb, 1024);
+    cr_assert_eq(c.proxy_max_connections, PROXY_CONNECTIONS_DEFAULT);
+    cr_assert_eq(c.proxy_max_connections_per_job, PROXY_CONNECTIONS_PER_JOB_DEFAULT);
+    cr_assert_eq(c.proxy_header_timeout_s, 10);
+    cr_assert_eq(c.proxy_idle_timeout_s, 60);
+    cr_assert_eq(c.proxy_connect_timeout_s, 10);
+    cr_assert_eq(c.proxy_upstream_timeout_s, 60);
     config_clear(&c);
 }
 
@@ -146,9 +152,18 @@ Test(config, every_key)
             "  \"max_body_bytes\": 2048,\n"
             "  \"api_threads\": 3,\n"
             "  \"default_limits\": {\"timeout_s\": 10, \"memory_mb\": 20, \"pids\": 30,\n"
-            "                      \"cpu_s\": 40, \"output_bytes\": 50, \"disk_mb\": 60}\n"
+            "                      \"cpu_s\": 40, \"output_bytes\": 50, \"disk_mb\": 60},\n"
+            "  \"proxy_max_connections\": 100, \"proxy_max_connections_per_job\": 7,\n"
+            "  \"proxy_header_timeout_s\": 2, \"proxy_idle_timeout_s\": 3,\n"
+            "  \"proxy_connect_timeout_s\": 4, \"proxy_upstream_timeout_s\": 5\n"
             "}\n",
             &c);
+    cr_assert_eq(c.proxy_max_connections, 100);
+    cr_assert_eq(c.proxy_max_connections_per_job, 7);
+    cr_assert_eq(c.proxy_header_timeout_s, 2);
+    cr_assert_eq(c.proxy_idle_timeout_s, 3);
+    cr_assert_eq(c.proxy_connect_timeout_s, 4);
+    cr_assert_eq(c.proxy_upstream_timeout_s, 5);
     config_listen_format(&c, buf, sizeof(buf));
     cr_assert_str_eq(buf, "127.0.0.2:9000");
     cr_assert_eq(c.listen_port, 9000);
@@ -460,6 +475,16 @@ static const struct bad bad_cases[] = {
     {"{\"max_running_jobs\": true}", "max_running_jobs", "must be an integer"},
     {"{\"max_running_jobs\": null}", "max_running_jobs", "must be an integer"},
     {"{\"max_running_jobs\": [4]}", "max_running_jobs", "must be an integer"},
+    /* the proxy's keys */
+    {"{\"proxy_max_connections\": 0}", "proxy_max_connections", "out of range"},
+    {"{\"proxy_max_connections\": 16385}", "proxy_max_connections", "out of range"},
+    {"{\"proxy_max_connections_per_job\": 0}", "proxy_max_connections_per_job", "out of range"},
+    {"{\"proxy_header_timeout_s\": 0}", "proxy_header_timeout_s", "out of range"},
+    {"{\"proxy_header_timeout_s\": 3601}", "proxy_header_timeout_s", "out of range"},
+    {"{\"proxy_idle_timeout_s\": \"60\"}", "proxy_idle_timeout_s", "must be an integer"},
+    {"{\"proxy_connect_timeout_s\": -1}", "proxy_connect_timeout_s", "out of range"},
+    {"{\"proxy_upstream_timeout_s\": 86401}", "proxy_upstream_timeout_s", "out of range"},
+    {"{\"proxy_timeout_s\": 5}", "proxy_timeout_s", "unknown key"},
     /* max_queued_jobs */
     {"{\"max_queued_jobs\": 100001}", "max_queued_jobs", "out of range"},
     {"{\"max_queued_jobs\": -1}", "max_queued_jobs", "out of range"},
