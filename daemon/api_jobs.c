@@ -378,11 +378,12 @@ api_jobs_egress(struct api_request *req)
         char t[40];
         time_rfc3339(t, sizeof(t), ev[i].time_ms);
         json_array_append_new(
-            arr, json_pack("{s:s, s:s?, s:s?, s:s?, s:i, s:s?, s:s?, s:s?, s:s?, s:o, s:I, s:I, "
+            arr, json_pack("{s:s, s:s?, s:s?, s:s?, s:o, s:s?, s:s?, s:s?, s:s?, s:o, s:I, s:I, "
                            "s:I}",
                            "time", t, "method", ev[i].method, "scheme", ev[i].scheme, "host",
-                           ev[i].host, "port", ev[i].port, "path", ev[i].path, "decision",
-                           ev[i].decision, "rule", ev[i].rule, "reason", ev[i].reason, "status",
+                           ev[i].host, "port", ev[i].port ? json_integer(ev[i].port) : json_null(),
+                           "path", ev[i].path, "decision", ev[i].decision, "rule", ev[i].rule,
+                           "reason", ev[i].reason, "status",
                            ev[i].status ? json_integer(ev[i].status) : json_null(), "bytes_up",
                            (json_int_t)ev[i].bytes_up, "bytes_down", (json_int_t)ev[i].bytes_down,
                            "duration_ms", (json_int_t)ev[i].duration_ms));

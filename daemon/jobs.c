@@ -26,7 +26,8 @@
 
 #define JOBS_TICK_MS 100
 #define JOBS_DISK_EVERY_MS 250
-#define JOBS_DRAIN_GRACE_MS 2000 /* output pipes still open this long after the end: close */
+#define JOBS_DRAIN_GRACE_MS                                                                        \
+    2000 /* output pipes or proxy connections still open this long after the end: close */
 #define JOBS_PIPE_CHUNK 65536
 #define JOBS_NOFILE 4096
 #define MIB (1024ULL * 1024ULL)
@@ -413,7 +414,8 @@ finalize(struct jobs *j, struct job *x)
 static void
 maybe_finalize(struct jobs *j, struct job *x)
 {
-    if (x->exited && !x->starting && x->out_fd < 0 && x->err_fd < 0)
+    if (x->exited && !x->starting && x->out_fd < 0 && x->err_fd < 0 &&
+        (!x->proxy || proxy_job_idle(j->d.proxy, x->proxy)))
         finalize(j, x);
 }
 
@@ -606,6 +608,8 @@ attach_running(struct jobs *j, struct job *x, const struct spawner_result *res)
     /* The listener goes to the proxy in every case (it closes it on failure). */
     if ((r = proxy_job_attach(j->d.proxy, x->rec.id, x->policy, res->listener_fd, &x->proxy)) < 0)
         return r;
+    if (x->exited) /* its end came while it was being spawned */
+        proxy_job_close(j->d.proxy, x->proxy);
     x->out_file = open_output(j, x->rec.id, "stdout");
     x->err_file = open_output(j, x->rec.id, "stderr");
     if (x->out_file < 0 || x->err_file < 0)
@@ -924,6 +928,8 @@ on_spawner_events(struct jobs *j)
         x->ev = ev;
         x->exited_ms = time_mono_ms();
         close_fd(&x->pidfd);
+        /* Its proxy connections end now; their events are in before the job's end. */
+        proxy_job_close(j->d.proxy, x->proxy);
         maybe_finalize(j, x);
     }
     if (r == -EPIPE) {
@@ -944,6 +950,8 @@ check_limits(struct jobs *j, struct job *x, int64_t now)
             unwatch_fd(j, &x->out_fd);
             unwatch_fd(j, &x->err_fd);
             finalize(j, x);
+        } else {
+            maybe_finalize(j, x); /* its proxy connections may have ended since */
         }
         return;
     }

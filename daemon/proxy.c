@@ -650,14 +650,34 @@ proxy_job_counts(const struct proxy_job *pj, int64_t *ret_allowed, int64_t *ret_
 }
 
 void
-proxy_job_detach(struct proxy *p, struct proxy_job *pj)
+proxy_job_close(struct proxy *p, struct proxy_job *pj)
 {
     if (!pj)
         return;
     pthread_mutex_lock(&p->lock);
-    job_close(p, pj);
+    if (!pj->detached)
+        job_close(p, pj);
     pthread_mutex_unlock(&p->lock);
     wake_acceptor(p);
+}
+
+bool
+proxy_job_idle(struct proxy *p, struct proxy_job *pj)
+{
+    bool idle;
+
+    pthread_mutex_lock(&p->lock);
+    idle = pj->detached && pj->nconns == 0;
+    pthread_mutex_unlock(&p->lock);
+    return idle;
+}
+
+void
+proxy_job_detach(struct proxy *p, struct proxy_job *pj)
+{
+    if (!pj)
+        return;
+    proxy_job_close(p, pj);
     if (p->audit)
         proxy_audit_flush(p->audit);
     proxy_job_unref(pj);

@@ -17,6 +17,7 @@
 #ifndef AIRLOCK_PROXY_H
 #define AIRLOCK_PROXY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -48,9 +49,15 @@ int proxy_job_attach(struct proxy *p, const char *job_id, struct policy *pol, in
                      struct proxy_job **ret);
 /* The job's decisions so far (live: events may still be on their way to the store). */
 void proxy_job_counts(const struct proxy_job *pj, int64_t *ret_allowed, int64_t *ret_denied);
-/* The job ended: stops accepting, shuts its connections down and stores every event decided so
- * far, so the job's record and GET /egress agree once this returns. pj is released (connections
- * still unwinding hold their own reference). NULL-safe. */
+/* The job's process ended: stop accepting and end its connections (each records its event as
+ * it unwinds; a transfer in libcurl notices within a second). Idempotent, NULL-safe. */
+void proxy_job_close(struct proxy *p, struct proxy_job *pj);
+/* True once the job is closed and its last connection has ended (its event recorded). */
+bool proxy_job_idle(struct proxy *p, struct proxy_job *pj);
+/* The job ended: closes it if not done, stores every event recorded so far, so the job's record
+ * and GET /egress agree once this returns. pj is released (connections still unwinding, when
+ * the caller did not wait for proxy_job_idle, hold their own reference; their late events still
+ * count). NULL-safe. */
 void proxy_job_detach(struct proxy *p, struct proxy_job *pj);
 
 #endif

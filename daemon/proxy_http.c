@@ -618,7 +618,7 @@ proxy_http(struct proxy_conn *c, const struct httpreq *req, size_t hlen, void **
 {
     struct proxy_event ev = {0};
     struct proxy_route *r = malloc(sizeof(*r));
-    bool keep = false;
+    bool keep = false, refused = true;
 
     proxy_event_begin(&ev);
     str_copy(ev.method, sizeof(ev.method), req->method);
@@ -634,17 +634,19 @@ proxy_http(struct proxy_conn *c, const struct httpreq *req, size_t hlen, void **
         proxy_reply_error(c, 400, "scheme", "scheme", &ev,
                           "https:// URLs go through a CONNECT tunnel: use HTTPS_PROXY, not an "
                           "absolute https:// request");
-        linger(c);
     } else if (!proxy_route(c->p, c->job, req->host, req->host_len, req->port, req->method,
                             req->path, req->path_len, r, &ev)) {
         proxy_reply_error(c, r->status, r->status == 403 ? "egress_denied" : ev.reason, ev.reason,
                           &ev, r->why);
-        linger(c);
     } else {
+        refused = false;
         keep = forward(c, req, hlen, r, &ev, curl_handle);
     }
+    /* Recorded before the lingering close, so the event keeps its place among the job's. */
     proxy_audit_record(c->p->audit, c->job, &ev);
     free(r);
+    if (refused)
+        linger(c);
     return keep;
 }
 
