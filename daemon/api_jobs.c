@@ -360,7 +360,7 @@ api_jobs_egress(struct api_request *req)
     json_t *arr;
     int r;
 
-    /* Paging (added to api.md's contract): ?after=N skips the first N events, ?limit=M
+    /* Paging (docs/api.md, added to the contract): ?after=N skips the first N events, ?limit=M
      * returns at most M (1..1000, default 1000); "next" is the after of the next page. */
     if (a && str_to_u64(a, 0, INT64_MAX, &after) < 0)
         return api_reply_error(req, 400, "bad_request",

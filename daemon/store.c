@@ -142,8 +142,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_EGRESS_INSERT] = "INSERT INTO egress (" EGRESS_COLS
                            ") SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14"
                            " WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?1)",
-    [STMT_EGRESS_COUNT] = "UPDATE jobs SET egress_allowed = egress_allowed + (?8 = 'allow'),"
-                          " egress_denied = egress_denied + (?8 <> 'allow') WHERE id = ?1",
+    [STMT_EGRESS_COUNT] = "UPDATE jobs SET egress_allowed = egress_allowed + ?2,"
+                          " egress_denied = egress_denied + ?3 WHERE id = ?1",
     [STMT_EGRESS_LIST] = "SELECT " EGRESS_COLS " FROM egress WHERE job_id = ?1 ORDER BY id"
                          " LIMIT ?2 OFFSET ?3",
 };
@@ -1043,11 +1043,31 @@ egress_step(sqlite3_stmt *st, const struct store_egress *ev)
     return r;
 }
 
-/* Inserts every event and counts it on its job; caller holds the lock, inside a transaction. */
+/* Adds allowed/denied to a job's counters. */
+static int
+egress_count(sqlite3_stmt *st, const char *job_id, int64_t allowed, int64_t denied)
+{
+    int r = 0;
+
+    if (bind_text(st, 1, job_id) != SQLITE_OK || sqlite3_bind_int64(st, 2, allowed) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 3, denied) != SQLITE_OK)
+        r = -ENOMEM;
+    else if ((r = sqlite3_step(st)) != SQLITE_DONE)
+        r = sql_errno(r) ?: -EIO;
+    else
+        r = 0;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return r;
+}
+
+/* Inserts every event and counts them on their jobs -- one counter update per run of events of
+ * the same job (a batch is mostly one job's); caller holds the lock, inside a transaction. */
 static int
 egress_insert_all(struct store *s, const struct store_egress *ev, size_t n)
 {
     sqlite3_stmt *ins = NULL, *cnt = NULL;
+    int64_t allowed = 0, denied = 0;
     int r = stmt_get(s, STMT_EGRESS_INSERT, &ins);
 
     if (r >= 0)
@@ -1055,15 +1075,14 @@ egress_insert_all(struct store *s, const struct store_egress *ev, size_t n)
     for (size_t i = 0; r >= 0 && i < n; i++) {
         if ((r = egress_step(ins, &ev[i])) < 0)
             break;
-        if (bind_text(cnt, 1, ev[i].job_id) != SQLITE_OK ||
-            bind_text(cnt, 8, ev[i].decision) != SQLITE_OK)
-            r = -ENOMEM;
-        else if ((r = sqlite3_step(cnt)) != SQLITE_DONE)
-            r = sql_errno(r) ?: -EIO;
+        if (strcmp(ev[i].decision, "allow") == 0)
+            allowed++;
         else
-            r = 0;
-        sqlite3_reset(cnt);
-        sqlite3_clear_bindings(cnt);
+            denied++;
+        if (i + 1 == n || strcmp(ev[i + 1].job_id, ev[i].job_id) != 0) {
+            r = egress_count(cnt, ev[i].job_id, allowed, denied);
+            allowed = denied = 0;
+        }
     }
     return r;
 }
