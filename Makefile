@@ -23,7 +23,7 @@ PKGS     := libmicrohttpd jansson libcurl sqlite3 libseccomp
 TEST_PKG := criterion
 DEB_PKGS := build-essential pkg-config clang clang-format libmicrohttpd-dev libjansson-dev \
             libcurl4-openssl-dev libsqlite3-dev libseccomp-dev libcriterion-dev \
-            libclang-rt-14-dev curl ca-certificates
+            libclang-rt-14-dev curl ca-certificates python3 openssl
 
 WARN := -std=gnu17 -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \
         -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wformat=2 \
@@ -145,11 +145,26 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-# Benchmarks (never in timed tests): the API under wrk; results go to docs/performance.md.
+# Benchmarks (never in timed tests): the API under wrk, then the egress proxy beside tinyproxy
+# and squid; results go to docs/performance.md. BENCH=api or BENCH=proxy runs one part. Missing
+# packages are installed; a system squid, tinyproxy or nginx that the install started is stopped
+# (the proxy bench runs its own, on free loopback ports).
 bench: $(DAEMON)
-	@command -v wrk >/dev/null && command -v bwrap >/dev/null || \
-	  $(MAKE) --no-print-directory deps DEB_PKGS="wrk bubblewrap"
-	@tests/bench/api.sh
+	@case "$(or $(BENCH),all)" in all|api|proxy) ;; \
+	  *) echo "bench: BENCH=$(BENCH): one of api, proxy (or unset for both)" >&2; exit 2;; esac
+	@new=""; for p in wrk:wrk bwrap:bubblewrap nginx:nginx-light tinyproxy:tinyproxy squid:squid \
+	                  openssl:openssl; do \
+	  PATH="$$PATH:/usr/sbin:/sbin" command -v $${p%%:*} >/dev/null || new="$$new $${p%%:*}"; \
+	done; \
+	if [ -n "$$new" ]; then \
+	  $(MAKE) --no-print-directory deps DEB_PKGS="wrk bubblewrap nginx-light tinyproxy squid openssl" || exit 1; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  for s in squid tinyproxy nginx; do \
+	    case " $$new " in *" $$s "*) $$SUDO service $$s stop >/dev/null 2>&1 || true;; esac; \
+	  done; \
+	fi
+	@case "$(or $(BENCH),all)" in all|api) tests/bench/api.sh;; esac
+	@case "$(or $(BENCH),all)" in all|proxy) echo; tests/bench/proxy.sh;; esac
 
 fuzz:
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk fuzz-run

@@ -46,6 +46,9 @@ struct fwd {
     char *lines; /* header lines as received, "\r\n"-terminated */
     size_t nlines, cap;
     bool head_sent, no_body, chunked_out, close_after, has_cl, client_broken;
+    char *head; /* the response head, built and not yet written: it goes out with the first
+                 * body bytes (one segment for a small answer), or before libcurl waits */
+    size_t head_len;
     uint64_t cl;
 };
 
@@ -275,8 +278,8 @@ named_by_connection(const struct fwd *f, const char *name, size_t nlen)
     return false;
 }
 
-/* Sends the response head to the job: the upstream's status and end-to-end fields, and our
- * own framing. */
+/* Builds the response head for the job: the upstream's status and end-to-end fields, and our
+ * own framing. It is written by flush_head, or with the first body bytes. */
 static int
 send_head(struct fwd *f)
 {
@@ -284,7 +287,6 @@ send_head(struct fwd *f)
     bool te = false;
     size_t len = 0, cap = HTTP_RESP_HEAD_MAX + 512;
     char *out = malloc(cap);
-    int r;
 
     if (!out)
         return -ENOMEM;
@@ -330,9 +332,25 @@ send_head(struct fwd *f)
         free(out);
         return -E2BIG;
     }
-    r = proxy_io_write(f->c, f->c->fd, out, len, proxy_deadline(f->idle_s));
-    free(out);
+    f->head = out;
+    f->head_len = len;
     f->head_sent = true;
+    return 0;
+}
+
+/* Writes the pending head (if any) followed by more (may be empty). */
+static int
+flush_head(struct fwd *f, const char *more, size_t more_len)
+{
+    struct iovec iov[2] = {{f->head, f->head_len}, {(void *)(uintptr_t)more, more_len}};
+    int r;
+
+    if (!f->head)
+        return more_len ? proxy_io_write(f->c, f->c->fd, more, more_len, proxy_deadline(f->idle_s))
+                        : 0;
+    r = proxy_io_writev(f->c, f->c->fd, iov, more_len ? 2 : 1, proxy_deadline(f->idle_s));
+    free(f->head);
+    f->head = NULL;
     return r;
 }
 
@@ -395,13 +413,19 @@ on_write(char *b, size_t size, size_t nmemb, void *ud)
         goto broken;
     if (f->no_body || len == 0)
         return len;
+    struct iovec iov[4] = {{f->head, f->head_len}};
+    int n = f->head ? 1 : 0;
     if (f->chunked_out) {
         int hl = snprintf(hex, sizeof(hex), "%zx\r\n", len);
-        struct iovec iov[3] = {{hex, (size_t)hl}, {b, len}, {(void *)(uintptr_t) "\r\n", 2}};
-        r = proxy_io_writev(f->c, f->c->fd, iov, 3, proxy_deadline(f->idle_s));
+        iov[n++] = (struct iovec){hex, (size_t)hl};
+        iov[n++] = (struct iovec){b, len};
+        iov[n++] = (struct iovec){(void *)(uintptr_t) "\r\n", 2};
     } else {
-        r = proxy_io_write(f->c, f->c->fd, b, len, proxy_deadline(f->idle_s));
+        iov[n++] = (struct iovec){b, len};
     }
+    r = proxy_io_writev(f->c, f->c->fd, iov, n, proxy_deadline(f->idle_s));
+    free(f->head);
+    f->head = NULL;
     if (r < 0)
         goto broken;
     f->ev->bytes_down += (int64_t)len;
@@ -417,7 +441,10 @@ on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un
     struct fwd *f = ud;
 
     (void)dt, (void)dn, (void)ut, (void)un;
-    return atomic_load(&f->c->cancel) ? 1 : 0;
+    /* libcurl is between reads: a head whose body has not come with it goes out now. */
+    if (f->head && flush_head(f, NULL, 0) < 0)
+        f->client_broken = true;
+    return atomic_load(&f->c->cancel) || f->client_broken ? 1 : 0;
 }
 
 /* ---- one request ---- */
@@ -591,17 +618,20 @@ forward(struct proxy_conn *c, const struct httpreq *req, size_t hlen, const stru
     if (rc == CURLE_OK && !f.head_sent)
         rc = CURLE_WEIRD_SERVER_REPLY;
     if (rc != CURLE_OK) {
+        /* A head built and not yet written was never seen: the job gets a 502/504 instead. */
+        bool seen = f.head_sent && !f.head;
+        free(f.head);
         if (atomic_load(&c->cancel))
             ev->reason = "job_ended";
         else if (f.client_broken)
             ev->reason = "client_closed";
-        else if (!f.head_sent)
+        else if (!seen)
             fail_reply(&f, rc);
         else
             ev->reason = "upstream_error"; /* cut mid-body: the job sees the connection close */
         return false;
     }
-    if (f.chunked_out && proxy_io_write(c, c->fd, "0\r\n\r\n", 5, proxy_deadline(f.idle_s)) < 0)
+    if (flush_head(&f, f.chunked_out ? "0\r\n\r\n" : "", f.chunked_out ? 5 : 0) < 0)
         return false;
     keep = !f.close_after && drain_body(&f);
     if (!f.no_body && f.has_cl && (uint64_t)ev->bytes_down != f.cl)
