@@ -91,7 +91,7 @@ Test(proxy_limits, a_job_past_its_connections_waits_and_its_neighbour_does_not)
     cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
     char *id = strdup(jstr(r.json, "id"));
     resp_free(&r);
-    job_wait_running(&d, id, 10000);
+    json_decref(job_wait_running(&d, id, 10000));
     usleep(300 * 1000);
     gettimeofday(&t0, NULL);
     out =
@@ -126,8 +126,8 @@ Test(proxy_limits, the_total_is_shared)
 
     resp_free(&ra);
     resp_free(&rb);
-    job_wait_running(&d, ida, 10000);
-    job_wait_running(&d, idb, 10000);
+    json_decref(job_wait_running(&d, ida, 10000));
+    json_decref(job_wait_running(&d, idb, 10000));
     sleep(1);
     gettimeofday(&t0, NULL);
     out = run_sh(&d, "curl -sS -m 20 -o /dev/null -w 'code=%{http_code}\\n' http://example.com/",
