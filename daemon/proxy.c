@@ -172,8 +172,8 @@ proxy_reply_error(struct proxy_conn *c, int status, const char *code, const char
 /* ---- serving one connection ---- */
 
 /* A refused head: the proxy answers and records it; nothing is forwarded. */
-static void
-refuse_head(struct proxy_conn *c, int status, const char *reason, const char *message)
+void
+proxy_refuse_head(struct proxy_conn *c, int status, const char *reason, const char *message)
 {
     struct proxy_event ev = {0};
 
@@ -206,18 +206,18 @@ read_head(struct proxy_conn *c, bool first, struct httpreq *req)
             if (r > 0)
                 return (size_t)r;
             if (r < 0) {
-                refuse_head(c, status, "bad_request", err.message);
+                proxy_refuse_head(c, status, "bad_request", err.message);
                 return 0;
             }
         }
         ssize_t n = proxy_io_read(c, c->fd, c->buf + c->len, HTTPREQ_HEAD_MAX - c->len, deadline);
         if (n == -ETIMEDOUT && c->len) {
-            refuse_head(c, 408, "request_timeout",
-                        "the request head did not arrive in time (proxy_header_timeout_s)");
+            proxy_refuse_head(c, 408, "request_timeout",
+                              "the request head did not arrive in time (proxy_header_timeout_s)");
             return 0;
         }
         if (n == 0 && c->len) {
-            refuse_head(c, 400, "bad_request", "the connection closed inside a request head");
+            proxy_refuse_head(c, 400, "bad_request", "the connection closed inside a request head");
             return 0;
         }
         if (n <= 0)
@@ -232,22 +232,19 @@ read_head(struct proxy_conn *c, bool first, struct httpreq *req)
     }
 }
 
-void
+bool
 proxy_conn_serve(struct proxy_conn *c, void **curl_handle)
 {
-    for (bool first = true;; first = false) {
-        struct httpreq req;
-        size_t hlen = read_head(c, first, &req);
+    struct httpreq req;
+    size_t hlen = read_head(c, true, &req);
 
-        if (hlen == 0)
-            return;
-        if (req.form == HTTPREQ_FORM_AUTHORITY) {
-            proxy_tunnel(c, &req, hlen);
-            return;
-        }
-        if (!proxy_http(c, &req, hlen, curl_handle))
-            return;
+    if (hlen == 0)
+        return false;
+    if (req.form == HTTPREQ_FORM_AUTHORITY) {
+        proxy_tunnel(c, &req, hlen);
+        return false;
     }
+    return proxy_http(c, &req, hlen, curl_handle);
 }
 
 /* ---- jobs and the acceptor ---- */
@@ -318,6 +315,14 @@ enqueue(struct proxy *p, struct proxy_conn *c)
     pthread_cond_signal(&p->cond);
 }
 
+void
+proxy_worker_take(struct proxy *p, struct proxy_conn *c)
+{
+    pthread_mutex_lock(&p->lock);
+    enqueue(p, c);
+    pthread_mutex_unlock(&p->lock);
+}
+
 static struct proxy_conn *
 conn_new(struct proxy *p, struct proxy_job *pj, int fd)
 {
@@ -330,6 +335,7 @@ conn_new(struct proxy *p, struct proxy_job *pj, int fd)
     c->p = p;
     c->fd = fd;
     c->job = pj;
+    c->tag = PROXY_TAG_CONN;
     atomic_fetch_add(&pj->refs, 1);
     c->next = pj->conns;
     if (pj->conns)
@@ -340,8 +346,8 @@ conn_new(struct proxy *p, struct proxy_job *pj, int fd)
     return c;
 }
 
-static void
-conn_end(struct proxy *p, struct proxy_conn *c)
+void
+proxy_conn_end(struct proxy *p, struct proxy_conn *c)
 {
     struct proxy_job *pj = c->job;
 
@@ -357,6 +363,8 @@ conn_end(struct proxy *p, struct proxy_conn *c)
     resume_listeners(p, pj);
     pthread_mutex_unlock(&p->lock);
     close(c->fd);
+    proxy_fast_free(c->fast);
+    free(c->out);
     free(c->buf);
     free(c);
     proxy_job_unref(pj);
@@ -401,7 +409,7 @@ accept_some(struct proxy *p, struct proxy_job *pj)
             close(fd);
             return;
         }
-        enqueue(p, c);
+        proxy_loop_adopt(p, c);
     }
 }
 
@@ -477,8 +485,10 @@ worker(void *arg)
         if (!p->queue)
             p->queue_tail = NULL;
         pthread_mutex_unlock(&p->lock);
-        proxy_conn_serve(c, &curl);
-        conn_end(p, c);
+        if (proxy_conn_serve(c, &curl))
+            proxy_loop_adopt(p, c); /* the next request is the loop's to wait for */
+        else
+            proxy_conn_end(p, c);
         pthread_mutex_lock(&p->lock);
     }
 out:
@@ -533,6 +543,8 @@ proxy_start(struct proxy *p, struct err *err)
 
     if ((r = proxy_audit_start(p->audit)) < 0)
         return err_set(err, -r, "internal", "proxy audit writer: %s", strerror(-r));
+    if ((r = proxy_loops_start(p, err)) < 0)
+        return r;
     if ((r = pthread_create(&p->acceptor, NULL, acceptor, p)) != 0)
         return err_set(err, r, "internal", "proxy acceptor: %s", strerror(r));
     p->started = true;
@@ -570,11 +582,13 @@ proxy_stop(struct proxy *p)
         wake_acceptor(p);
         pthread_join(p->acceptor, NULL);
     }
+    proxy_loops_stop(p); /* their connections end; what workers hand back is ended */
     pthread_mutex_lock(&p->lock);
     while (p->workers > 0)
         pthread_cond_wait(&p->cond, &p->lock);
     sweep_jobs(p);
     pthread_mutex_unlock(&p->lock);
+    proxy_loops_free(p);
     p->audit = proxy_audit_free(p->audit); /* the last flush */
     p->stopped = true;
 }

@@ -50,7 +50,18 @@ struct fwd {
                  * body bytes (one segment for a small answer), or before libcurl waits */
     size_t head_len;
     uint64_t cl;
+    bool nb;     /* served by a loop: writes go through proxy_out_push, never block */
+    bool paused; /* nb: the write callback paused the transfer until c->out drains */
 };
+
+/* Writes to the job: blocking with the idle deadline, or (nb) through the loop's buffer. */
+static int
+job_writev(struct fwd *f, struct iovec *iov, int n)
+{
+    if (f->nb)
+        return proxy_out_push(f->c, iov, n);
+    return proxy_io_writev(f->c, f->c->fd, iov, n, proxy_deadline(f->idle_s));
+}
 
 /* Fields never forwarded in either direction (RFC 9110 7.6.1, and Proxy-* meant for us). */
 static const char *const hop_by_hop[] = {
@@ -346,9 +357,8 @@ flush_head(struct fwd *f, const char *more, size_t more_len)
     int r;
 
     if (!f->head)
-        return more_len ? proxy_io_write(f->c, f->c->fd, more, more_len, proxy_deadline(f->idle_s))
-                        : 0;
-    r = proxy_io_writev(f->c, f->c->fd, iov, more_len ? 2 : 1, proxy_deadline(f->idle_s));
+        return more_len ? job_writev(f, iov + 1, 1) : 0;
+    r = job_writev(f, iov, more_len ? 2 : 1);
     free(f->head);
     f->head = NULL;
     return r;
@@ -413,6 +423,10 @@ on_write(char *b, size_t size, size_t nmemb, void *ud)
         goto broken;
     if (f->no_body || len == 0)
         return len;
+    if (f->nb && f->c->out_off < f->c->out_len) {
+        f->paused = true; /* the job is slower than the upstream: hold the upstream */
+        return CURL_WRITEFUNC_PAUSE;
+    }
     struct iovec iov[4] = {{f->head, f->head_len}};
     int n = f->head ? 1 : 0;
     if (f->chunked_out) {
@@ -423,7 +437,7 @@ on_write(char *b, size_t size, size_t nmemb, void *ud)
     } else {
         iov[n++] = (struct iovec){b, len};
     }
-    r = proxy_io_writev(f->c, f->c->fd, iov, n, proxy_deadline(f->idle_s));
+    r = job_writev(f, iov, n);
     free(f->head);
     f->head = NULL;
     if (r < 0)
@@ -592,6 +606,47 @@ drain_body(struct fwd *f)
     }
 }
 
+/* The transfer is over with rc: answer what the job has not seen, close the framing, decide
+ * whether the connection goes on. Frees the response's buffers. */
+static bool
+finish(struct fwd *f, CURLcode rc)
+{
+    struct proxy_conn *c = f->c;
+    struct proxy_event *ev = f->ev;
+    bool keep;
+
+    free(f->lines);
+    f->lines = NULL;
+    ev->status = f->status >= 200 ? f->status : 0;
+    if (rc == CURLE_OK && !f->head_sent)
+        rc = CURLE_WEIRD_SERVER_REPLY;
+    if (rc != CURLE_OK) {
+        /* A head built and not yet written was never seen: the job gets a 502/504 instead. */
+        bool seen = f->head_sent && !f->head;
+        free(f->head);
+        f->head = NULL;
+        if (atomic_load(&c->cancel))
+            ev->reason = "job_ended";
+        else if (f->client_broken)
+            ev->reason = "client_closed";
+        else if (!seen)
+            fail_reply(f, rc);
+        else
+            ev->reason = "upstream_error"; /* cut mid-body: the job sees the connection close */
+        return false;
+    }
+    if (flush_head(f, f->chunked_out ? "0\r\n\r\n" : "", f->chunked_out ? 5 : 0) < 0)
+        return false;
+    keep = !f->close_after && drain_body(f);
+    if (!f->no_body && f->has_cl && (uint64_t)ev->bytes_down != f->cl)
+        keep = false;
+    if (keep) {
+        memmove(c->buf, c->buf + f->pos, c->len - f->pos);
+        c->len -= f->pos;
+    }
+    return keep;
+}
+
 static bool
 forward(struct proxy_conn *c, const struct httpreq *req, size_t hlen, const struct proxy_route *r,
         struct proxy_event *ev, void **curl_handle)
@@ -599,7 +654,6 @@ forward(struct proxy_conn *c, const struct httpreq *req, size_t hlen, const stru
     struct fwd f = {.c = c, .req = req, .ev = ev, .pos = hlen, .idle_s = 0};
     struct curl_slist *hdrs = NULL;
     CURLcode rc;
-    bool keep;
 
     f.idle_s = c->p->d.cfg->proxy_idle_timeout_s;
     f.body_left = req->body == HTTPREQ_BODY_LENGTH ? req->content_length : 0;
@@ -613,34 +667,144 @@ forward(struct proxy_conn *c, const struct httpreq *req, size_t hlen, const stru
     else
         rc = perform(*curl_handle, &f, r, hdrs);
     curl_slist_free_all(hdrs);
-    free(f.lines);
-    ev->status = f.status >= 200 ? f.status : 0;
-    if (rc == CURLE_OK && !f.head_sent)
-        rc = CURLE_WEIRD_SERVER_REPLY;
-    if (rc != CURLE_OK) {
-        /* A head built and not yet written was never seen: the job gets a 502/504 instead. */
-        bool seen = f.head_sent && !f.head;
-        free(f.head);
-        if (atomic_load(&c->cancel))
-            ev->reason = "job_ended";
-        else if (f.client_broken)
-            ev->reason = "client_closed";
-        else if (!seen)
-            fail_reply(&f, rc);
-        else
-            ev->reason = "upstream_error"; /* cut mid-body: the job sees the connection close */
-        return false;
+    return finish(&f, rc);
+}
+
+/* ---- the event loop's fast path (proxy_loop.c) ---- */
+
+struct proxy_fast {
+    struct fwd f;
+    struct httpreq req;
+    struct proxy_route route;
+    struct proxy_event ev;
+    struct curl_slist *hdrs, *to;
+    char *url;
+    CURL *easy;  /* the connection's own, kept across its requests */
+    bool active; /* easy is in the loop's multi */
+};
+
+/* True when the target is an IP literal, so routing it needs no lookup. */
+static bool
+literal_host(const struct httpreq *req)
+{
+    return req->host_len && (req->host[0] == '[' || (req->host[0] >= '0' && req->host[0] <= '9'));
+}
+
+static void
+fast_clear(struct proxy_fast *x)
+{
+    curl_slist_free_all(x->hdrs);
+    curl_slist_free_all(x->to);
+    free(x->url);
+    free(x->f.lines);
+    free(x->f.head);
+    free(x->ev.path);
+    x->hdrs = x->to = NULL;
+    x->url = NULL;
+    x->f.lines = x->f.head = NULL;
+    x->ev.path = NULL;
+}
+
+int
+proxy_fast_start(struct proxy_conn *c, size_t hlen, void *multi)
+{
+    struct proxy_fast *x = c->fast;
+    struct err err = {0};
+    char to[HOST_MAX + INET6_ADDRSTRLEN + 32];
+    int status;
+
+    if (!x && !(x = c->fast = calloc(1, sizeof(*x))))
+        return -ENOMEM;
+    if (httpreq_parse(c->buf, hlen, &x->req, &status, &err) != (ssize_t)hlen)
+        return 0;
+    const struct httpreq *req = &x->req;
+    if (req->form != HTTPREQ_FORM_ABSOLUTE || req->https || req->body != HTTPREQ_BODY_NONE ||
+        req->expect_continue || !literal_host(req))
+        return 0;
+    memset(&x->ev, 0, sizeof(x->ev));
+    proxy_event_begin(&x->ev);
+    str_copy(x->ev.method, sizeof(x->ev.method), req->method);
+    x->ev.scheme = "http";
+    if (!proxy_route(c->p, c->job, req->host, req->host_len, req->port, req->method, req->path,
+                     req->path_len, &x->route, &x->ev) ||
+        x->route.naddrs != 1) {
+        fast_clear(x); /* the worker decides it again and answers */
+        return 0;
     }
-    if (flush_head(&f, f.chunked_out ? "0\r\n\r\n" : "", f.chunked_out ? 5 : 0) < 0)
-        return false;
-    keep = !f.close_after && drain_body(&f);
-    if (!f.no_body && f.has_cl && (uint64_t)ev->bytes_down != f.cl)
-        keep = false;
-    if (keep) {
-        memmove(c->buf, c->buf + f.pos, c->len - f.pos);
-        c->len -= f.pos;
-    }
+    memset(&x->f, 0, sizeof(x->f));
+    x->f = (struct fwd){.c = c,
+                        .req = req,
+                        .ev = &x->ev,
+                        .pos = hlen,
+                        .nb = true,
+                        .idle_s = c->p->d.cfg->proxy_idle_timeout_s};
+    if (!x->easy && !(x->easy = curl_easy_init()))
+        goto oom;
+    if (header_list(req, &x->hdrs) < 0 ||
+        build_url(&x->route, req, (const struct sockaddr *)&x->route.addrs[0], &x->url, to,
+                  sizeof(to)) < 0 ||
+        !(x->to = curl_slist_append(NULL, to)))
+        goto oom;
+    if (setup(x->easy, &x->f, x->url, x->hdrs, x->to) < 0 ||
+        curl_easy_setopt(x->easy, CURLOPT_PRIVATE, c) != CURLE_OK ||
+        curl_multi_add_handle(multi, x->easy) != CURLM_OK)
+        goto oom;
+    x->active = true;
+    return 1;
+oom:
+    fast_clear(x);
+    return -ENOMEM;
+}
+
+bool
+proxy_fast_done(struct proxy_conn *c, void *multi, int result)
+{
+    struct proxy_fast *x = c->fast;
+    bool keep;
+
+    curl_multi_remove_handle(multi, x->easy);
+    x->active = false;
+    keep = finish(&x->f, (CURLcode)result);
+    proxy_audit_record(c->p->audit, c->job, &x->ev);
+    fast_clear(x);
     return keep;
+}
+
+void
+proxy_fast_resume(struct proxy_conn *c)
+{
+    struct proxy_fast *x = c->fast;
+
+    if (x && x->f.paused) {
+        x->f.paused = false;
+        curl_easy_pause(x->easy, CURLPAUSE_CONT);
+    }
+}
+
+void
+proxy_fast_abort(struct proxy_conn *c, void *multi, const char *reason)
+{
+    struct proxy_fast *x = c->fast;
+
+    if (!x || !x->active)
+        return;
+    curl_multi_remove_handle(multi, x->easy);
+    x->active = false;
+    x->ev.reason = reason;
+    x->ev.status = x->f.status >= 200 ? x->f.status : 0;
+    proxy_audit_record(c->p->audit, c->job, &x->ev);
+    fast_clear(x);
+}
+
+void
+proxy_fast_free(struct proxy_fast *x)
+{
+    if (!x)
+        return;
+    fast_clear(x);
+    if (x->easy)
+        curl_easy_cleanup(x->easy);
+    free(x);
 }
 
 bool

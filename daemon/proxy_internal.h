@@ -60,8 +60,23 @@ struct proxy_conn {
     char *buf;                      /* HTTPREQ_HEAD_MAX bytes: the head, then what followed it */
     size_t len;                     /* bytes in buf */
     struct proxy_conn *next, *prev; /* job->conns */
-    struct proxy_conn *qnext;       /* the accept queue */
+    struct proxy_conn *qnext;       /* the accept queue, or a loop's inbox */
+    /* Served by an event loop (proxy_loop.c) between requests and for plain-HTTP requests to
+     * a checked address without a body; by a worker thread for everything else. */
+    int tag;                 /* PROXY_TAG_CONN: what an epoll event points at */
+    struct proxy_loop *loop; /* the loop that owns it, NULL while a worker does */
+    int state;               /* PROXY_LOOP_* */
+    int64_t deadline;        /* monotonic ms: the head's, or a stalled write's */
+    bool head_started;       /* bytes of the next head have arrived */
+    struct proxy_fast *fast; /* the request the loop forwards (proxy_http.c) */
+    char *out;               /* bytes for the job not yet written (the loop only) */
+    size_t out_len, out_off, out_cap;
+    bool out_blocked;                 /* a write met EAGAIN: waiting for EPOLLOUT */
+    struct proxy_conn *lnext, *lprev; /* the loop's connections */
 };
+
+enum { PROXY_TAG_CONN = 1, PROXY_TAG_SOCK, PROXY_TAG_WAKE };
+enum { PROXY_LOOP_HEAD, PROXY_LOOP_FORWARD, PROXY_LOOP_FLUSH_CLOSE };
 
 /* The addresses a request may connect to, every one of them checked. */
 #define PROXY_ADDRS_MAX 16
@@ -90,11 +105,46 @@ struct proxy {
     int epfd, wake[2];
     pthread_t acceptor;
     struct proxy_audit *audit;
+    struct proxy_loop *loops;
+    unsigned nloops;       /* set before the acceptor starts */
+    atomic_uint next_loop; /* round robin over the loops */
 };
 
 /* ---- proxy.c ---- */
-/* Serves one connection to its end (the worker's loop body). */
-void proxy_conn_serve(struct proxy_conn *c, void **curl_handle);
+/* Serves the connection's next request in a worker thread. Returns true when the connection
+ * goes on (keep-alive: back to a loop), false when it is over. */
+bool proxy_conn_serve(struct proxy_conn *c, void **curl_handle);
+/* A connection is over: counts, listeners, close, free. */
+void proxy_conn_end(struct proxy *p, struct proxy_conn *c);
+/* Gives a connection (with a whole head in c->buf, or none) to a worker thread. */
+void proxy_worker_take(struct proxy *p, struct proxy_conn *c);
+/* Refuses a head that cannot be served (400/408/414/431...): answer, event. */
+void proxy_refuse_head(struct proxy_conn *c, int status, const char *reason, const char *message);
+
+/* ---- proxy_loop.c: event loops, one per core ---- */
+struct proxy_loop;
+int proxy_loops_start(struct proxy *p, struct err *err);
+void proxy_loops_stop(struct proxy *p);
+void proxy_loops_free(struct proxy *p); /* after the workers have ended */
+/* Hands a connection to a loop (from the acceptor or a worker). */
+void proxy_loop_adopt(struct proxy *p, struct proxy_conn *c);
+/* Writes to the job without blocking: what does not fit is kept in c->out. 0 or -errno. */
+int proxy_out_push(struct proxy_conn *c, const struct iovec *iov, int n);
+
+/* ---- proxy_http.c, the loop's fast path ---- */
+/* Starts forwarding the request in c->buf (head of hlen bytes) on the loop's multi handle when
+ * it can be served without blocking: plain HTTP, no body, an IP-literal host that the policy
+ * allows. Returns 1 when started, 0 when a worker must serve it, -ENOMEM. */
+int proxy_fast_start(struct proxy_conn *c, size_t hlen, void *multi);
+/* The transfer ended with result (a CURLcode). Records the event; returns true when the
+ * connection can take another request once c->out is written. Frees the fast state. */
+bool proxy_fast_done(struct proxy_conn *c, void *multi, int result);
+/* c->out drained: lets a paused transfer go on. */
+void proxy_fast_resume(struct proxy_conn *c);
+/* Ends a transfer early (the job went away, the daemon stops): records it, frees. */
+void proxy_fast_abort(struct proxy_conn *c, void *multi, const char *reason);
+/* Frees a connection's fast-path state (its easy handle, not in a multi). NULL-safe. */
+void proxy_fast_free(struct proxy_fast *fast);
 
 /* ---- socket I/O with a deadline (monotonic ms); return bytes, 0 at EOF, or -errno
  * (-ETIMEDOUT past the deadline, -ECANCELED once c->cancel is set). ---- */
