@@ -50,8 +50,9 @@ struct fwd {
                  * body bytes (one segment for a small answer), or before libcurl waits */
     size_t head_len;
     uint64_t cl;
-    bool nb;     /* served by a loop: writes go through proxy_out_push, never block */
-    bool paused; /* nb: the write callback paused the transfer until c->out drains */
+    bool nb;             /* served by a loop: writes go through proxy_out_push, never block */
+    bool paused;         /* nb: the write callback paused the transfer until c->out drains */
+    bool has_connection; /* the upstream sent a Connection field */
 };
 
 /* Writes to the job: blocking with the idle deadline, or (nb) through the loop's buffer. */
@@ -296,7 +297,7 @@ send_head(struct fwd *f)
 {
     const struct httpreq *req = f->req;
     bool te = false;
-    size_t len = 0, cap = HTTP_RESP_HEAD_MAX + 512;
+    size_t len = 0, cap = f->nlines + sizeof(f->reason) + 256; /* the lines, our framing */
     char *out = malloc(cap);
 
     if (!out)
@@ -319,7 +320,8 @@ send_head(struct fwd *f)
                 f->cl = v;
             }
         }
-        if (colon && nlen && !is_hop_by_hop(l, nlen) && !named_by_connection(f, l, nlen))
+        if (colon && nlen && !is_hop_by_hop(l, nlen) &&
+            (!f->has_connection || !named_by_connection(f, l, nlen)))
             out_add(out, &len, cap, "%.*s\r\n", (int)(end - l), l);
         l = end + 2;
     }
@@ -377,6 +379,7 @@ on_header(char *b, size_t size, size_t nmemb, void *ud)
         const char *sp = memchr(b, ' ', l);
         f->status = 0;
         f->nlines = 0;
+        f->has_connection = false;
         if (sp && l - (size_t)(sp - b) >= 4)
             f->status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
         size_t rl = sp && l - (size_t)(sp - b) > 5 ? l - (size_t)(sp - b) - 5 : 0;
@@ -405,6 +408,8 @@ on_header(char *b, size_t size, size_t nmemb, void *ud)
         f->lines = n;
         f->cap = cap;
     }
+    if (l > 11 && strncasecmp(b, "connection:", 11) == 0)
+        f->has_connection = true; /* it may name more fields to drop */
     memcpy(f->lines + f->nlines, b, l);
     memcpy(f->lines + f->nlines + l, "\r\n", 3);
     f->nlines += l + 2;
@@ -463,45 +468,50 @@ on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un
 
 /* ---- one request ---- */
 
+/* Sets a handle up for one request. With full false the handle is the fast path's own, set up
+ * in full before for the same fwd: only what changes per request is set again (a reset and 30
+ * options cost more than the rest of the request's user-space work). */
 static int
-setup(CURL *h, struct fwd *f, const char *url, struct curl_slist *hdrs, struct curl_slist *to)
+setup(CURL *h, struct fwd *f, const char *url, struct curl_slist *hdrs, struct curl_slist *to,
+      bool full)
 {
     const struct config *cfg = f->c->p->d.cfg;
     const struct httpreq *req = f->req;
+    bool head = strcmp(req->method, "HEAD") == 0, get = strcmp(req->method, "GET") == 0;
     CURLcode rc = CURLE_OK;
 
-    curl_easy_reset(h);
 #define SET(opt, val)                                                                              \
     do {                                                                                           \
         if (rc == CURLE_OK)                                                                        \
             rc = curl_easy_setopt(h, opt, val);                                                    \
     } while (0)
+    if (full) {
+        curl_easy_reset(h);
+        SET(CURLOPT_PROTOCOLS_STR, "http");
+        SET(CURLOPT_FOLLOWLOCATION, 0L);
+        SET(CURLOPT_PROXY, ""); /* never the daemon's environment's proxy */
+        SET(CURLOPT_NOSIGNAL, 1L);
+        SET(CURLOPT_PATH_AS_IS, 1L); /* the path is already the normalised one that was decided */
+        SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+        SET(CURLOPT_HTTP_CONTENT_DECODING, 0L);
+        SET(CURLOPT_HEADERFUNCTION, on_header);
+        SET(CURLOPT_HEADERDATA, f);
+        SET(CURLOPT_WRITEFUNCTION, on_write);
+        SET(CURLOPT_WRITEDATA, f);
+        SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+        SET(CURLOPT_XFERINFODATA, f);
+        SET(CURLOPT_NOPROGRESS, 0L);
+        SET(CURLOPT_CONNECTTIMEOUT, (long)cfg->proxy_connect_timeout_s);
+        SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
+        SET(CURLOPT_LOW_SPEED_TIME, (long)cfg->proxy_upstream_timeout_s);
+        SET(CURLOPT_BUFFERSIZE, (long)HTTP_CURL_BUFFER);
+        SET(CURLOPT_UPLOAD_BUFFERSIZE, 65536L);
+        SET(CURLOPT_TCP_NODELAY, 1L);
+    }
     SET(CURLOPT_URL, url);
     SET(CURLOPT_CONNECT_TO, to);
-    SET(CURLOPT_PROTOCOLS_STR, "http");
-    SET(CURLOPT_FOLLOWLOCATION, 0L);
-    SET(CURLOPT_PROXY, ""); /* never the daemon's environment's proxy */
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_PATH_AS_IS, 1L); /* the path is already the normalised one that was decided */
-    SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    SET(CURLOPT_HTTP_CONTENT_DECODING, 0L);
     SET(CURLOPT_HTTPHEADER, hdrs);
-    SET(CURLOPT_HEADERFUNCTION, on_header);
-    SET(CURLOPT_HEADERDATA, f);
-    SET(CURLOPT_WRITEFUNCTION, on_write);
-    SET(CURLOPT_WRITEDATA, f);
-    SET(CURLOPT_XFERINFOFUNCTION, on_progress);
-    SET(CURLOPT_XFERINFODATA, f);
-    SET(CURLOPT_NOPROGRESS, 0L);
-    SET(CURLOPT_CONNECTTIMEOUT, (long)cfg->proxy_connect_timeout_s);
-    SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
-    SET(CURLOPT_LOW_SPEED_TIME, (long)cfg->proxy_upstream_timeout_s);
-    SET(CURLOPT_BUFFERSIZE, (long)HTTP_CURL_BUFFER);
-    SET(CURLOPT_UPLOAD_BUFFERSIZE, 65536L);
-    SET(CURLOPT_TCP_NODELAY, 1L);
-    if (strcmp(req->method, "HEAD") == 0) {
-        SET(CURLOPT_NOBODY, 1L);
-    } else if (req->body != HTTPREQ_BODY_NONE) {
+    if (req->body != HTTPREQ_BODY_NONE && !head) {
         SET(CURLOPT_UPLOAD, 1L);
         SET(CURLOPT_READFUNCTION, on_read);
         SET(CURLOPT_READDATA, f);
@@ -509,9 +519,9 @@ setup(CURL *h, struct fwd *f, const char *url, struct curl_slist *hdrs, struct c
             req->body == HTTPREQ_BODY_LENGTH ? (curl_off_t)req->content_length : (curl_off_t)-1);
         SET(CURLOPT_CUSTOMREQUEST, req->method);
     } else {
-        SET(CURLOPT_HTTPGET, 1L);
-        if (strcmp(req->method, "GET") != 0)
-            SET(CURLOPT_CUSTOMREQUEST, req->method);
+        SET(CURLOPT_HTTPGET, 1L); /* also clears NOBODY and UPLOAD from an earlier request */
+        SET(CURLOPT_NOBODY, head ? 1L : 0L);
+        SET(CURLOPT_CUSTOMREQUEST, head || get ? NULL : req->method);
     }
 #undef SET
     return rc == CURLE_OK ? 0 : -EINVAL;
@@ -534,7 +544,7 @@ perform(CURL *h, struct fwd *f, const struct proxy_route *r, struct curl_slist *
             free(url);
             return CURLE_OUT_OF_MEMORY;
         }
-        rc = setup(h, f, url, hdrs, tol) == 0 ? curl_easy_perform(h) : CURLE_FAILED_INIT;
+        rc = setup(h, f, url, hdrs, tol, true) == 0 ? curl_easy_perform(h) : CURLE_FAILED_INIT;
         curl_slist_free_all(tol);
         free(url);
         if (rc != CURLE_COULDNT_CONNECT || f->body_started || f->head_sent)
@@ -738,6 +748,7 @@ proxy_fast_start(struct proxy_conn *c, size_t hlen, void *multi)
                         .pos = hlen,
                         .nb = true,
                         .idle_s = c->p->d.cfg->proxy_idle_timeout_s};
+    bool fresh = !x->easy;
     if (!x->easy && !(x->easy = curl_easy_init()))
         goto oom;
     if (header_list(req, &x->hdrs) < 0 ||
@@ -745,8 +756,8 @@ proxy_fast_start(struct proxy_conn *c, size_t hlen, void *multi)
                   sizeof(to)) < 0 ||
         !(x->to = curl_slist_append(NULL, to)))
         goto oom;
-    if (setup(x->easy, &x->f, x->url, x->hdrs, x->to) < 0 ||
-        curl_easy_setopt(x->easy, CURLOPT_PRIVATE, c) != CURLE_OK ||
+    if (setup(x->easy, &x->f, x->url, x->hdrs, x->to, fresh) < 0 ||
+        (fresh && curl_easy_setopt(x->easy, CURLOPT_PRIVATE, c) != CURLE_OK) ||
         curl_multi_add_handle(multi, x->easy) != CURLM_OK)
         goto oom;
     x->active = true;

@@ -76,7 +76,7 @@ struct proxy_conn {
 };
 
 enum { PROXY_TAG_CONN = 1, PROXY_TAG_SOCK, PROXY_TAG_WAKE };
-enum { PROXY_LOOP_HEAD, PROXY_LOOP_FORWARD, PROXY_LOOP_FLUSH_CLOSE };
+enum { PROXY_LOOP_HEAD, PROXY_LOOP_FORWARD, PROXY_LOOP_FLUSH_CLOSE, PROXY_LOOP_GONE };
 
 /* The addresses a request may connect to, every one of them checked. */
 #define PROXY_ADDRS_MAX 16

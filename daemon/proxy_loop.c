@@ -38,14 +38,19 @@ struct proxy_loop {
     struct proxy_conn *inbox;
     bool stopped;
     struct proxy_conn *conns; /* owned, in any state */
+    /* Connections that left during this batch of events: ended or handed to a worker only once
+     * the batch is done, since a later event of the same batch may still point at them. */
+    struct proxy_conn *ended, *leaving;
+    struct sock_watch *released;
     pthread_t thread;
     bool started;
 };
 
 /* A socket libcurl asked us to watch. */
 struct sock_watch {
-    int tag; /* PROXY_TAG_SOCK */
-    curl_socket_t s;
+    int tag;                 /* PROXY_TAG_SOCK */
+    curl_socket_t s;         /* CURL_SOCKET_BAD once libcurl let go of it */
+    struct sock_watch *next; /* the loop's released watches, freed after the batch */
 };
 
 static void watch_conn(struct proxy_loop *l, struct proxy_conn *c, uint32_t events);
@@ -147,17 +152,46 @@ unlink_conn(struct proxy_loop *l, struct proxy_conn *c)
 static void
 end_conn(struct proxy_loop *l, struct proxy_conn *c)
 {
+    if (c->state == PROXY_LOOP_GONE)
+        return;
     if (c->state == PROXY_LOOP_FORWARD)
         proxy_fast_abort(c, l->multi, atomic_load(&c->cancel) ? "job_ended" : "client_closed");
     unlink_conn(l, c);
-    proxy_conn_end(l->p, c);
+    c->state = PROXY_LOOP_GONE;
+    c->qnext = l->ended;
+    l->ended = c;
 }
 
 static void
 to_worker(struct proxy_loop *l, struct proxy_conn *c)
 {
     unlink_conn(l, c);
-    proxy_worker_take(l->p, c);
+    c->state = PROXY_LOOP_GONE;
+    c->qnext = l->leaving;
+    l->leaving = c;
+}
+
+/* After a batch: the connections that left go to their end or to a worker. */
+static void
+settle(struct proxy_loop *l)
+{
+    while (l->ended) {
+        struct proxy_conn *c = l->ended;
+        l->ended = c->qnext;
+        c->qnext = NULL;
+        proxy_conn_end(l->p, c);
+    }
+    while (l->leaving) {
+        struct proxy_conn *c = l->leaving;
+        l->leaving = c->qnext;
+        c->qnext = NULL;
+        proxy_worker_take(l->p, c);
+    }
+    while (l->released) {
+        struct sock_watch *w = l->released;
+        l->released = w->next;
+        free(w);
+    }
 }
 
 /* Waits for the next head. */
@@ -253,6 +287,8 @@ on_readable(struct proxy_loop *l, struct proxy_conn *c)
 static void
 on_conn_event(struct proxy_loop *l, struct proxy_conn *c, uint32_t events)
 {
+    if (c->state == PROXY_LOOP_GONE)
+        return; /* it left earlier in this batch */
     if (c->out_blocked) {
         int f = out_flush(c);
         if (f < 0) {
@@ -315,7 +351,11 @@ on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
     (void)e;
     if (what == CURL_POLL_REMOVE) {
         epoll_ctl(l->epfd, EPOLL_CTL_DEL, s, NULL);
-        free(w);
+        if (w) { /* freed after the batch: a later event of it may be in hand */
+            w->s = CURL_SOCKET_BAD;
+            w->next = l->released;
+            l->released = w;
+        }
         return 0;
     }
     ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
@@ -432,6 +472,8 @@ loop_main(void *arg)
                 adopt_inbox(l);
             } else if (tag == PROXY_TAG_SOCK) {
                 struct sock_watch *w = evs[i].data.ptr;
+                if (w->s == CURL_SOCKET_BAD)
+                    continue;
                 int flags = ((evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
                             ((evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
                             ((evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
@@ -451,6 +493,7 @@ loop_main(void *arg)
             l->next_sweep = now + LOOP_SWEEP_MS;
             sweep(l, now);
         }
+        settle(l);
         pthread_mutex_lock(&l->lock);
         bool stop = l->stopped;
         pthread_mutex_unlock(&l->lock);
@@ -460,6 +503,7 @@ loop_main(void *arg)
     adopt_inbox(l);
     while (l->conns)
         end_conn(l, l->conns);
+    settle(l);
     return NULL;
 }
 

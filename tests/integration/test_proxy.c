@@ -415,6 +415,21 @@ static const char inflight_py[] = "raw('done', req('GET', 'http://%s/hello' % B)
                                   "print('leaving with a request in flight', flush=True)\n"
                                   "os._exit(0)\n";
 
+/* Many keep-alive connections, each with a request in flight, when the job leaves: the proxy
+ * ends them all (job_ended or client_closed, whichever it sees first), records each, and serves
+ * on. (The test upstream's listen backlog is 5: the first requests go one by one.) */
+static const char abandon_py[] = "socks = []\n"
+                                 "for i in range(8):\n"
+                                 "    s = socket.create_connection(PROXY, timeout=20)\n"
+                                 "    s.sendall(req('GET', 'http://%s/hello' % B))\n"
+                                 "    read_response(s)\n"
+                                 "    socks.append(s)\n"
+                                 "for s in socks:\n"
+                                 "    s.sendall(req('GET', 'http://%s/slow?s=3' % B))\n"
+                                 "time.sleep(1.0)\n"
+                                 "print('leaving', flush=True)\n"
+                                 "os._exit(0)\n";
+
 static const char order_py[] = "s = socket.create_connection(PROXY, timeout=20)\n"
                                "s.sendall(req('GET', 'http://%s/hello' % B))\n"
                                "r, buf = read_response(s)\n"
@@ -1558,6 +1573,34 @@ Test(proxy, egress_events_are_complete_when_the_job_ends)
     json_decref(evs);
     free(out);
     json_decref(job);
+}
+
+Test(proxy, a_job_leaving_with_many_requests_in_flight_leaves_the_daemon_whole)
+{
+    for (int round = 0; round < 3; round++) {
+        json_t *job, *evs;
+        char *out = run_job("up", NULL, abandon_py, 30, &job);
+        size_t i, ended = 0;
+        json_t *e;
+
+        cr_expect(strstr(out, "leaving") != NULL, "%s", out);
+        evs = egress(jstr(job, "id"), 16);
+        /* Each /slow ends as job_ended or client_closed, whichever the proxy sees first. */
+        json_array_foreach(evs, i, e) if (strcmp(jstr(e, "path"), "/slow") == 0 &&
+                                          (strcmp(jstr(e, "reason"), "job_ended") == 0 ||
+                                           strcmp(jstr(e, "reason"), "client_closed") == 0))
+            ended++;
+        cr_expect_eq(json_array_size(evs), 16, "round %d: %zu events, %zu ended in flight", round,
+                     json_array_size(evs), ended);
+        cr_expect_eq(ended, 8, "round %d: %zu of 8 ended in flight", round, ended);
+        expect_counters(jstr(job, "id"), evs);
+        json_decref(evs);
+        free(out);
+        json_decref(job);
+    }
+    struct resp h = http_get(&d, "/healthz");
+    cr_expect_eq(h.status, 200);
+    resp_free(&h);
 }
 
 /* ---- refusals ---- */
