@@ -118,12 +118,72 @@ sanitize_text(char *s)
             *s = '?';
 }
 
+/* Formats one line (with its newline) for level, event and msg at unix_ms into line. */
+static size_t
+format_line(char *line, size_t cap, int64_t unix_ms, enum log_level level, const char *event,
+            char *msg)
+{
+    char now[32];
+    size_t pos;
+
+    time_rfc3339(now, sizeof(now), unix_ms);
+    if (log_json) {
+        int n = snprintf(line, cap, "{\"time\":\"%s\",\"level\":\"%s\",\"event\":\"", now,
+                         level_names[level]);
+        pos = json_escape(line, (size_t)n, cap - 16, event);
+        memcpy(line + pos, "\",\"msg\":\"", 9);
+        pos = json_escape(line, pos + 9, cap - 4, msg);
+        memcpy(line + pos, "\"}\n", 3);
+        pos += 3;
+    } else {
+        sanitize_text(msg);
+        int n = snprintf(line, cap - 1, "%s %-5s %s %s", now, level_names[level], event, msg);
+        pos = n < 0 ? 0 : (size_t)n;
+        if (pos > cap - 2)
+            pos = cap - 2;
+        line[pos++] = '\n';
+    }
+    return pos;
+}
+
+bool
+log_enabled(enum log_level level)
+{
+    return level >= log_min;
+}
+
+size_t
+log_format(char *buf, size_t cap, int64_t unix_ms, enum log_level level, const char *event,
+           const char *fmt, ...)
+{
+    char msg[LOG_LINE_MAX];
+    va_list ap;
+
+    if (level < log_min || cap < LOG_LINE_MAX + 256)
+        return 0;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return format_line(buf, cap, unix_ms, level, event, msg);
+}
+
+void
+log_write(const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(STDERR_FILENO, buf, len);
+        if (w <= 0)
+            return; /* a failed log write has nowhere to be reported; the daemon goes on */
+        buf += w;
+        len -= (size_t)w;
+    }
+}
+
 void
 log_event(enum log_level level, const char *event, const char *fmt, ...)
 {
     char msg[LOG_LINE_MAX];
     char line[LOG_LINE_MAX + 256];
-    char now[32];
     size_t pos;
     va_list ap;
 
@@ -132,25 +192,8 @@ log_event(enum log_level level, const char *event, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    time_rfc3339(now, sizeof(now), time_now_ms());
-    if (log_json) {
-        int n = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\",\"event\":\"", now,
-                         level_names[level]);
-        pos = json_escape(line, (size_t)n, sizeof(line) - 16, event);
-        memcpy(line + pos, "\",\"msg\":\"", 9);
-        pos = json_escape(line, pos + 9, sizeof(line) - 4, msg);
-        memcpy(line + pos, "\"}\n", 3);
-        pos += 3;
-    } else {
-        sanitize_text(msg);
-        int n =
-            snprintf(line, sizeof(line) - 1, "%s %-5s %s %s", now, level_names[level], event, msg);
-        pos = n < 0 ? 0 : (size_t)n;
-        if (pos > sizeof(line) - 2)
-            pos = sizeof(line) - 2;
-        line[pos++] = '\n';
-    }
-    /* A failed log write has nowhere to be reported; the daemon goes on. */
+    pos = format_line(line, sizeof(line), time_now_ms(), level, event, msg);
+    /* One write(2) a line, so lines of different threads never interleave. */
     ssize_t w = write(STDERR_FILENO, line, pos);
     (void)w;
 }

@@ -1,7 +1,8 @@
 /*
- * proxy_audit.c: every request or tunnel the proxy saw becomes one egress event -- a log line at
- * once, and a row in the store written by a writer thread in batches (one transaction every
- * AUDIT_INTERVAL_MS or AUDIT_BATCH events), so a relay never waits for SQLite. The job's
+ * proxy_audit.c: every request or tunnel the proxy saw becomes one egress event -- a log line and
+ * a row in the store, both written by a writer thread in batches (one transaction and one
+ * write(2) every AUDIT_INTERVAL_MS or AUDIT_BATCH events), so a relay never waits for SQLite or
+ * the log. The job's
  * decision counters move at record time (the job object shows them live); the store moves the
  * job row's counters in the same transaction as its events, so the two always agree.
  * Nothing is dropped: past AUDIT_QUEUE_MAX pending events the recording thread writes the batch
@@ -17,6 +18,7 @@
 #define AUDIT_INTERVAL_MS 100
 #define AUDIT_BATCH 512
 #define AUDIT_QUEUE_MAX 65536
+#define AUDIT_LOG_BUF (64 * 1024) /* log lines written by one write(2) */
 
 struct audit_item {
     struct store_egress e;
@@ -55,6 +57,43 @@ items_free(struct audit_item *it)
     }
 }
 
+/* Appends the event's log line to buf (flushing it first when full). */
+static void
+log_item(char *buf, size_t *len, size_t cap, const struct store_egress *e)
+{
+    char status[16] = "-";
+
+    if (cap - *len < LOG_LINE_MAX + 256) {
+        log_write(buf, *len);
+        *len = 0;
+    }
+    if (e->status)
+        snprintf(status, sizeof(status), "%d", e->status);
+    *len +=
+        log_format(buf + *len, cap - *len, e->time_ms + e->duration_ms, LOG_INFO, "egress",
+                   "job %s %s %s %s://%s:%d%s rule=%s reason=%s status=%s up=%lld down=%lld "
+                   "ms=%lld",
+                   e->job_id, e->decision, e->method ? e->method : "-", e->scheme ? e->scheme : "-",
+                   e->host ? e->host : "-", e->port, e->path ? e->path : "",
+                   e->rule ? e->rule : "-", e->reason ? e->reason : "-", status,
+                   (long long)e->bytes_up, (long long)e->bytes_down, (long long)e->duration_ms);
+}
+
+/* The log lines of a batch, written together: one write(2) for many events instead of one
+ * per request on the proxy's hot path. */
+static void
+log_batch(const struct audit_item *list)
+{
+    char buf[AUDIT_LOG_BUF];
+    size_t len = 0;
+
+    if (!log_enabled(LOG_INFO))
+        return;
+    for (const struct audit_item *it = list; it; it = it->next)
+        log_item(buf, &len, sizeof(buf), &it->e);
+    log_write(buf, len);
+}
+
 /* Writes the queue as it is now. Called with write_lock held. */
 static void
 write_batch(struct proxy_audit *a)
@@ -67,6 +106,7 @@ write_batch(struct proxy_audit *a)
     a->head = a->tail = NULL;
     a->n = 0;
     pthread_mutex_unlock(&a->lock);
+    log_batch(list);
     for (struct audit_item *it = list; it;) {
         size_t n = 0;
         for (; it && n < AUDIT_BATCH; it = it->next)
@@ -163,21 +203,6 @@ proxy_audit_free(struct proxy_audit *a)
     return NULL;
 }
 
-static void
-log_event_line(const struct proxy_job *job, const struct proxy_event *ev, int64_t ms)
-{
-    char status[16] = "-";
-
-    if (ev->status)
-        snprintf(status, sizeof(status), "%d", ev->status);
-    log_info("egress",
-             "job %s %s %s %s://%s:%d%s rule=%s reason=%s status=%s up=%lld down=%lld ms=%lld",
-             job->id, ev->allow ? "allow" : "deny", ev->method[0] ? ev->method : "-",
-             ev->scheme ? ev->scheme : "-", ev->host[0] ? ev->host : "-", ev->port,
-             ev->path ? ev->path : "", ev->rule[0] ? ev->rule : "-", ev->reason ? ev->reason : "-",
-             status, (long long)ev->bytes_up, (long long)ev->bytes_down, (long long)ms);
-}
-
 void
 proxy_audit_record(struct proxy_audit *a, struct proxy_job *job, struct proxy_event *ev)
 {
@@ -186,9 +211,9 @@ proxy_audit_record(struct proxy_audit *a, struct proxy_job *job, struct proxy_ev
     bool full;
 
     atomic_fetch_add(ev->allow ? &job->allowed : &job->denied, 1);
-    log_event_line(job, ev, ms);
     if (!it) {
-        log_error("egress.store", "out of memory: the event above is in this log only");
+        log_error("egress.store", "job %s: out of memory: an egress event of %s %s is lost",
+                  job->id, ev->method, ev->host);
         free(ev->path);
         ev->path = NULL;
         return;

@@ -326,6 +326,35 @@ Test(log, text_format)
     free(out);
 }
 
+/* Lines formatted apart and written together (the proxy's audit writer): the given time, the
+ * same shape as log_event, nothing below the level, and control bytes still neutralised. */
+Test(log, format_then_write_a_batch)
+{
+    char buf[3 * (LOG_LINE_MAX + 256)];
+    size_t len = 0, n;
+    char *out;
+
+    log_setup(false, LOG_INFO);
+    len += log_format(buf + len, sizeof(buf) - len, 1764000000123LL, LOG_INFO, "egress",
+                      "job %s allow", "j_1");
+    n = log_format(buf + len, sizeof(buf) - len, 0, LOG_DEBUG, "egress", "hidden");
+    cr_assert_eq(n, 0, "a debug line at info level");
+    len += log_format(buf + len, sizeof(buf) - len, 1764000000124LL, LOG_INFO, "egress",
+                      "evil\n2026-01-01T00:00:00.000Z error forged");
+    cr_assert(log_enabled(LOG_INFO));
+    cr_assert_not(log_enabled(LOG_DEBUG));
+    capture_start();
+    log_write(buf, len);
+    out = capture_end(&n);
+    cr_assert_eq(n, len);
+    cr_assert(strncmp(out, "2025-11-24T16:00:00.123Z info  egress job j_1 allow\n", 52) == 0, "%s",
+              out);
+    cr_assert_eq(strchr(out + 52, '\n'), out + n - 1, "the second line is one line: %s", out);
+    free(out);
+    /* Too small a buffer: nothing written into it. */
+    cr_assert_eq(log_format(buf, 100, 0, LOG_ERROR, "x", "y"), 0);
+}
+
 static const char *const forgeries[] = {
     "ok\n2026-01-01T00:00:00.000Z error auth.failed forged line",
     "ok\r2026-01-01T00:00:00.000Z error x",
