@@ -839,8 +839,8 @@ httpreq_header_find(const struct httpreq *r, const char *name)
 }
 
 /* True when the list v[0..n) has the element name (OWS around elements, empty ones skipped). */
-static bool
-list_has(const char *v, size_t n, const char *name, size_t name_len)
+bool
+httpreq_list_has(const char *v, size_t n, const char *name, size_t name_len)
 {
     size_t i = 0;
 
@@ -866,7 +866,7 @@ httpreq_connection_lists(const struct httpreq *r, const char *name, size_t name_
         return false;
     for (size_t i = 0; i < r->nheaders && i < HTTPREQ_HEADERS_MAX; i++) {
         const struct httpreq_header *h = &r->headers[i];
-        if (name_is(h, "connection") && list_has(h->value, h->value_len, name, name_len))
+        if (name_is(h, "connection") && httpreq_list_has(h->value, h->value_len, name, name_len))
             return true;
     }
     return false;

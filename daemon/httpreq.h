@@ -129,6 +129,11 @@ const struct httpreq_header *httpreq_header_find(const struct httpreq *r, const 
  * a field is hop-by-hop and not forwarded (RFC 9110 7.6.1). False for an empty name. */
 bool httpreq_connection_lists(const struct httpreq *r, const char *name, size_t name_len);
 
+/* True when the comma-separated list in v[0..n) (a field value: Connection, as sent by a job or
+ * an upstream) holds token name, compared case-insensitively, with OWS and empty elements
+ * skipped. */
+bool httpreq_list_has(const char *v, size_t n, const char *name, size_t name_len);
+
 /* Decoder state for a chunked body; zero-initialise before the first call. */
 struct httpreq_chunked {
     int state;          /* private */

@@ -350,3 +350,15 @@ netaddr_from_sockaddr(const void *sa, struct netaddr *ret)
     *ret = a;
     return 0;
 }
+
+bool
+netaddr_unmap(const struct netaddr *a, struct netaddr *ret)
+{
+    static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+    if (!a || a->family != AF_INET6 || memcmp(a->bytes, prefix, sizeof(prefix)) != 0)
+        return false;
+    *ret = (struct netaddr){.family = AF_INET};
+    memcpy(ret->bytes, a->bytes + 12, 4);
+    return true;
+}

@@ -60,6 +60,10 @@ const char *netaddr_class_name(enum netaddr_class c);
  * On an unknown family or a short buffer, buf gets "", never a cut-off address. */
 void netaddr_format(const struct netaddr *a, char *buf, size_t n);
 void netaddr_cidr_format(const struct netaddr_cidr *c, char *buf, size_t n);
+/* True when a is an IPv4-mapped IPv6 address (::ffff:a.b.c.d), with the IPv4 address it stands
+ * for in *ret: the kernel connects such an address over IPv4, so ::ffff:127.0.0.1 reaches the
+ * IPv4 loopback. *ret is written only when true. */
+bool netaddr_unmap(const struct netaddr *a, struct netaddr *ret);
 /* Fills ret from a struct sockaddr_in / sockaddr_in6 (given as const void * to keep this header
  * free of socket headers). Returns 0 or -EAFNOSUPPORT. */
 int netaddr_from_sockaddr(const void *sa, struct netaddr *ret);

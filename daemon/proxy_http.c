@@ -276,15 +276,9 @@ named_by_connection(const struct fwd *f, const char *name, size_t nlen)
     for (const char *l = f->lines; l < f->lines + f->nlines;) {
         const char *end = strstr(l, "\r\n");
         const char *colon = memchr(l, ':', (size_t)(end - l));
-        if (colon && name_is(l, (size_t)(colon - l), "connection")) {
-            for (const char *t = colon + 1; t < end;) {
-                t += strspn(t, " \t,");
-                size_t tl = strcspn(t, " \t,\r");
-                if (tl && tl == nlen && strncasecmp(t, name, nlen) == 0)
-                    return true;
-                t += tl ? tl : 1;
-            }
-        }
+        if (colon && name_is(l, (size_t)(colon - l), "connection") &&
+            httpreq_list_has(colon + 1, (size_t)(end - colon - 1), name, nlen))
+            return true;
         l = end + 2;
     }
     return false;
@@ -693,11 +687,15 @@ struct proxy_fast {
     bool active; /* easy is in the loop's multi */
 };
 
-/* True when the target is an IP literal, so routing it needs no lookup. */
+/* True when the target is an IP literal, so routing it needs no lookup: decided by the same
+ * parser proxy_route uses (a name may start with a digit: "163.com" must not be resolved on a
+ * loop). */
 static bool
 literal_host(const struct httpreq *req)
 {
-    return req->host_len && (req->host[0] == '[' || (req->host[0] >= '0' && req->host[0] <= '9'));
+    struct policy_host h;
+
+    return policy_host_parse(req->host, req->host_len, &h, NULL) == 0 && h.is_ip;
 }
 
 static void
@@ -716,21 +714,18 @@ fast_clear(struct proxy_fast *x)
 }
 
 int
-proxy_fast_start(struct proxy_conn *c, size_t hlen, void *multi)
+proxy_fast_start(struct proxy_conn *c, const struct httpreq *head, size_t hlen, void *multi)
 {
     struct proxy_fast *x = c->fast;
-    struct err err = {0};
     char to[HOST_MAX + INET6_ADDRSTRLEN + 32];
-    int status;
 
+    if (head->form != HTTPREQ_FORM_ABSOLUTE || head->https || head->body != HTTPREQ_BODY_NONE ||
+        head->expect_continue || !literal_host(head))
+        return 0;
     if (!x && !(x = c->fast = calloc(1, sizeof(*x))))
         return -ENOMEM;
-    if (httpreq_parse(c->buf, hlen, &x->req, &status, &err) != (ssize_t)hlen)
-        return 0;
+    x->req = *head; /* its pointers are into c->buf, which holds the head until the end */
     const struct httpreq *req = &x->req;
-    if (req->form != HTTPREQ_FORM_ABSOLUTE || req->https || req->body != HTTPREQ_BODY_NONE ||
-        req->expect_continue || !literal_host(req))
-        return 0;
     memset(&x->ev, 0, sizeof(x->ev));
     proxy_event_begin(&x->ev);
     str_copy(x->ev.method, sizeof(x->ev.method), req->method);

@@ -132,10 +132,11 @@ void proxy_loop_adopt(struct proxy *p, struct proxy_conn *c);
 int proxy_out_push(struct proxy_conn *c, const struct iovec *iov, int n);
 
 /* ---- proxy_http.c, the loop's fast path ---- */
-/* Starts forwarding the request in c->buf (head of hlen bytes) on the loop's multi handle when
- * it can be served without blocking: plain HTTP, no body, an IP-literal host that the policy
- * allows. Returns 1 when started, 0 when a worker must serve it, -ENOMEM. */
-int proxy_fast_start(struct proxy_conn *c, size_t hlen, void *multi);
+/* Starts forwarding the request whose head (parsed as head, hlen bytes) begins c->buf on the
+ * loop's multi handle when it can be served without blocking: plain HTTP, no body, an
+ * IP-literal host that the policy allows. Returns 1 when started, 0 when a worker must serve
+ * it, -ENOMEM. */
+int proxy_fast_start(struct proxy_conn *c, const struct httpreq *head, size_t hlen, void *multi);
 /* The transfer ended with result (a CURLcode). Records the event; returns true when the
  * connection can take another request once c->out is written. Frees the fast state. */
 bool proxy_fast_done(struct proxy_conn *c, void *multi, int result);

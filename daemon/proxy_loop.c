@@ -234,9 +234,9 @@ after_request(struct proxy_loop *l, struct proxy_conn *c, bool keep)
 }
 
 static void
-on_head(struct proxy_loop *l, struct proxy_conn *c, size_t hlen)
+on_head(struct proxy_loop *l, struct proxy_conn *c, const struct httpreq *req, size_t hlen)
 {
-    int r = proxy_fast_start(c, hlen, l->multi);
+    int r = proxy_fast_start(c, req, hlen, l->multi);
 
     if (r <= 0) {
         to_worker(l, c); /* it parses the head again and serves or refuses it */
@@ -258,7 +258,7 @@ on_readable(struct proxy_loop *l, struct proxy_conn *c)
             ssize_t h = httpreq_parse(c->buf, c->len, &req, &status, &err);
             if (h != 0) {
                 if (h > 0)
-                    on_head(l, c, (size_t)h);
+                    on_head(l, c, &req, (size_t)h);
                 else
                     to_worker(l, c); /* the worker refuses it with the answer and event */
                 return;

@@ -80,20 +80,6 @@ is_local(const struct netaddr *a)
     return local;
 }
 
-/* True when a is an IPv4-mapped IPv6 address (::ffff:a.b.c.d) of this host: the kernel
- * connects it over IPv4, so ::ffff:127.0.0.1 is the IPv4 loopback. */
-static bool
-is_local_mapped(const struct netaddr *a)
-{
-    static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    struct netaddr v4 = {.family = AF_INET};
-
-    if (a->family != AF_INET6 || memcmp(a->bytes, prefix, sizeof(prefix)) != 0)
-        return false;
-    memcpy(v4.bytes, a->bytes + 12, 4);
-    return is_local(&v4);
-}
-
 /* Adds a (with port) to r unless already there. */
 static void
 add_addr(struct proxy_route *r, const struct netaddr *a, uint16_t port)
@@ -130,9 +116,11 @@ check_addr(struct proxy *p, struct proxy_job *job, struct proxy_route *r, struct
 {
     char text[INET6_ADDRSTRLEN];
     struct policy_decision d;
+    struct netaddr v4;
 
     netaddr_format(a, text, sizeof(text));
-    if (r->req.port == p->d.cfg->listen_port && (is_local(a) || is_local_mapped(a))) {
+    if (r->req.port == p->d.cfg->listen_port &&
+        (is_local(a) || (netaddr_unmap(a, &v4) && is_local(&v4)))) {
         ev->rule[0] = '\0'; /* no rule decided this: it is not the policy's to open */
         return deny(r, ev, 403, "daemon_port",
                     "%s:%u is the daemon's own API port; no policy can open it", text, r->req.port);

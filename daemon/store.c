@@ -1028,11 +1028,12 @@ egress_bind(sqlite3_stmt *st, const struct store_egress *e)
     return rc == SQLITE_OK ? 0 : -ENOMEM;
 }
 
-/* Runs one statement with ev bound. */
+/* Steps a statement that returns no row, after its binding gave bound (0 or -ENOMEM), and
+ * resets it for the next binding. */
 static int
-egress_step(sqlite3_stmt *st, const struct store_egress *ev)
+step_done(sqlite3_stmt *st, int bound)
 {
-    int r = egress_bind(st, ev);
+    int r = bound;
 
     if (r >= 0) {
         int rc = sqlite3_step(st);
@@ -1047,18 +1048,11 @@ egress_step(sqlite3_stmt *st, const struct store_egress *ev)
 static int
 egress_count(sqlite3_stmt *st, const char *job_id, int64_t allowed, int64_t denied)
 {
-    int r = 0;
+    bool ok = bind_text(st, 1, job_id) == SQLITE_OK &&
+              sqlite3_bind_int64(st, 2, allowed) == SQLITE_OK &&
+              sqlite3_bind_int64(st, 3, denied) == SQLITE_OK;
 
-    if (bind_text(st, 1, job_id) != SQLITE_OK || sqlite3_bind_int64(st, 2, allowed) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 3, denied) != SQLITE_OK)
-        r = -ENOMEM;
-    else if ((r = sqlite3_step(st)) != SQLITE_DONE)
-        r = sql_errno(r) ?: -EIO;
-    else
-        r = 0;
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return r;
+    return step_done(st, ok ? 0 : -ENOMEM);
 }
 
 /* Inserts every event and counts them on their jobs -- one counter update per run of events of
@@ -1073,7 +1067,7 @@ egress_insert_all(struct store *s, const struct store_egress *ev, size_t n)
     if (r >= 0)
         r = stmt_get(s, STMT_EGRESS_COUNT, &cnt);
     for (size_t i = 0; r >= 0 && i < n; i++) {
-        if ((r = egress_step(ins, &ev[i])) < 0)
+        if ((r = step_done(ins, egress_bind(ins, &ev[i]))) < 0)
             break;
         if (strcmp(ev[i].decision, "allow") == 0)
             allowed++;

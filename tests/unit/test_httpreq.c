@@ -1157,3 +1157,27 @@ Test(chunked, limits)
     expect_chunked_limit("one short trailer", b, len, 1);
     free(b);
 }
+
+/* The list matcher the proxy also uses on an upstream's Connection field. */
+Test(httpreq, list_has_tokens)
+{
+    static const struct {
+        const char *v, *tok;
+        bool want;
+    } rows[] = {
+        {"close", "close", true},
+        {" Close ", "close", true},
+        {"keep-alive, X-Drop", "x-drop", true},
+        {",,x-drop,,", "x-drop", true},
+        {"x-dropped", "x-drop", false},
+        {"x-drop2, y", "x-drop", false},
+        {"", "x", false},
+        {"x y", "x", false},
+        {"a,\tb", "b", true},
+    };
+
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        cr_expect_eq(
+            httpreq_list_has(rows[i].v, strlen(rows[i].v), rows[i].tok, strlen(rows[i].tok)),
+            rows[i].want, "\"%s\" has \"%s\"", rows[i].v, rows[i].tok);
+}

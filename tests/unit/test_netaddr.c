@@ -1392,3 +1392,21 @@ Test(from_sockaddr, other_families_refused)
     cr_expect_eq(netaddr_from_sockaddr(NULL, &a), -EAFNOSUPPORT);
     cr_expect_eq(a.bytes[0], 0xa5, "ret untouched on failure");
 }
+
+/* ::ffff:a.b.c.d stands for a.b.c.d (the kernel connects it over IPv4); nothing else unmaps. */
+Test(netaddr, unmap_only_ipv4_mapped)
+{
+    struct netaddr a = addr("::ffff:127.0.0.1"), v4, want = addr("127.0.0.1");
+    const char *not_mapped[] = {"::127.0.0.1", "64:ff9b::7f00:1",  "2002:7f00:1::",        "::1",
+                                "127.0.0.1",   "::fffe:127.0.0.1", "0:0:0:0:1:ffff:7f00:1"};
+
+    cr_assert(netaddr_unmap(&a, &v4));
+    cr_assert_eq(v4.family, AF_INET);
+    cr_assert_eq(memcmp(v4.bytes, want.bytes, 4), 0);
+    for (size_t i = 0; i < sizeof(not_mapped) / sizeof(not_mapped[0]); i++) {
+        struct netaddr b = addr(not_mapped[i]), out = {.family = 99};
+        cr_expect_not(netaddr_unmap(&b, &out), "%s", not_mapped[i]);
+        cr_expect_eq(out.family, 99, "%s: written", not_mapped[i]);
+    }
+    cr_assert_not(netaddr_unmap(NULL, &v4));
+}
