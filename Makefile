@@ -23,7 +23,7 @@ PKGS     := libmicrohttpd jansson libcurl sqlite3 libseccomp
 TEST_PKG := criterion
 DEB_PKGS := build-essential pkg-config clang clang-format libmicrohttpd-dev libjansson-dev \
             libcurl4-openssl-dev libsqlite3-dev libseccomp-dev libcriterion-dev \
-            libclang-rt-14-dev curl ca-certificates python3 openssl
+            libclang-rt-14-dev curl ca-certificates python3 openssl git sqlite3
 
 WARN := -std=gnu17 -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \
         -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wformat=2 \

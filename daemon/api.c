@@ -32,7 +32,23 @@ static const struct api_route routes[] = {
     {"GET", "/v1/jobs/{}/stderr", api_jobs_stderr, true, false},
     {"GET", "/v1/jobs/{}/egress", api_jobs_egress, true, false},
     {"GET", "/v1/jobs/{}/files/{*}", api_jobs_file, true, false},
+    {"POST", "/v1/workspaces", api_workspaces_create, true, true},
+    {"GET", "/v1/workspaces", api_workspaces_list, true, false},
+    {"GET", "/v1/workspaces/{}", api_workspaces_get, true, false},
+    {"DELETE", "/v1/workspaces/{}", api_workspaces_delete, true, false},
+    {"GET", "/v1/workspaces/{}/files", api_workspaces_file_get, true, false},
+    {"GET", "/v1/workspaces/{}/files/", api_workspaces_file_get, true, false},
+    {"GET", "/v1/workspaces/{}/files/{*}", api_workspaces_file_get, true, false},
+    {"PUT", "/v1/workspaces/{}/files/{*}", api_workspaces_file_put, true, false,
+     &api_workspaces_upload},
+    {"DELETE", "/v1/workspaces/{}/files/{*}", api_workspaces_file_delete, true, false},
 };
+
+const char *
+api_query(struct api_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
 
 /* ---- replies ---- */
 
@@ -313,6 +329,11 @@ check_head(struct api_request *req, enum MHD_Result *res)
         *res = api_reply_error(req, 414, "bad_request", "url: longer than %d bytes", API_URL_MAX);
         return true;
     }
+    if (strstr(req->url, "%00")) {
+        *res = api_reply_error(req, 400, "bad_request",
+                               "url: an encoded NUL (%%00) cannot be part of a path");
+        return true;
+    }
     req->route = route_find(req, &known, allow, sizeof(allow));
     auth = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Authorization");
     bool needs_auth = req->route ? req->route->auth : str_has_prefix(req->url, "/v1/");
@@ -344,7 +365,7 @@ check_head(struct api_request *req, enum MHD_Result *res)
         *res = api_reply_error(req, 400, "bad_request", "Content-Length: not a number");
         return true;
     }
-    if (clen > req->api->deps.cfg->max_body_bytes) {
+    if (clen > req->api->deps.cfg->max_body_bytes && !req->route->stream) {
         *res = api_reply_error(req, 413, "payload_too_large",
                                "body: %llu bytes is more than the limit of %zu (max_body_bytes)",
                                (unsigned long long)clen, req->api->deps.cfg->max_body_bytes);
@@ -404,6 +425,8 @@ api_access(void *cls, struct MHD_Connection *conn, const char *url, const char *
         *con_cls = req;
         if (check_head(req, &res))
             return res;
+        if (req->route->stream)
+            return req->route->stream->begin(req);
         return MHD_YES;
     }
     if (req->answered) {
@@ -415,6 +438,11 @@ api_access(void *cls, struct MHD_Connection *conn, const char *url, const char *
         req->suspended = false;
         req->resumed = true;
         return req->route->handler(req);
+    }
+    if (*upload_data_size && req->route->stream) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        return req->route->stream->chunk(req, upload_data, n);
     }
     if (*upload_data_size) {
         body_append(req, upload_data, *upload_data_size);
@@ -443,12 +471,46 @@ api_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
     if (req->watching)
         jobs_unwatch(req->api->deps.jobs, req->watch_id, req);
+    if (req->stream && req->route && req->route->stream)
+        req->route->stream->abort(req);
     if (req->counted_wait)
         __atomic_sub_fetch(&req->api->waiting, 1, __ATOMIC_SEQ_CST);
     params_free(req->params);
     free(req->body);
     free(req);
     *con_cls = NULL;
+}
+
+static int
+hex_val(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Percent-decoding of paths and query values, as libmicrohttpd's own, except that "%00" stays
+ * as it is: decoded, the NUL would end the C string and "a.txt%00.bak" would name "a.txt".
+ * check_head refuses a path that holds it. */
+static size_t
+unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    char *w = s;
+
+    (void)cls;
+    (void)conn;
+    for (const char *r = s; *r;) {
+        int hi = r[0] == '%' ? hex_val(r[1]) : -1, lo = hi >= 0 ? hex_val(r[2]) : -1;
+        if (hi >= 0 && lo >= 0 && (hi | lo) != 0) {
+            *w++ = (char)(hi << 4 | lo);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
 }
 
 /* libmicrohttpd's own messages; the format comes from the library, not from a client. */
@@ -529,9 +591,10 @@ api_start(const struct api_deps *deps, int listen_fd, struct api **ret, struct e
     a->deps = *deps;
     a->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, api_access, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd, MHD_OPTION_NOTIFY_COMPLETED, api_completed,
-        a, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)deps->cfg->api_threads,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_LISTEN_SOCKET,
+        (MHD_socket)listen_fd, MHD_OPTION_NOTIFY_COMPLETED, api_completed, a,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)deps->cfg->api_threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)API_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)API_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)API_HEADER_BYTES_MAX * 2, MHD_OPTION_END);
     if (!a->mhd) {

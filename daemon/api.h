@@ -9,11 +9,13 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "follow.h"
 #include "jobs.h"
 #include "policies.h"
 #include "probe.h"
 #include "store.h"
 #include "util.h"
+#include "workspaces.h"
 
 /* What the API serves from. All borrowed: they must outlive the api. */
 struct api_deps {
@@ -22,6 +24,8 @@ struct api_deps {
     struct policies *policies;
     struct store *store;
     struct jobs *jobs;
+    struct workspaces *workspaces;
+    struct follow *follow; /* wakes the readers of ?follow=true */
     struct cgroup_pool *cgroups;
     const struct probe *probe;
     int64_t started_ms;

@@ -16,7 +16,8 @@
 struct api {
     struct api_deps deps;
     struct MHD_Daemon *mhd;
-    int waiting; /* requests suspended for a job's end and not yet completed (atomic) */
+    int waiting; /* requests suspended for a job's end, or following its output, and not yet
+                  * completed (atomic) */
 };
 
 struct api_request {
@@ -35,18 +36,32 @@ struct api_request {
     bool watching;     /* registered with jobs_watch under watch_id */
     bool counted_wait; /* counted in api->waiting */
     char watch_id[64];
+    void *stream;   /* a streamed body's state (api_stream), NULL once taken or aborted */
+    int stream_err; /* a streamed body refused midway: the rest is read and dropped, and the
+                     * error answered at its end (libmicrohttpd would not send an answer
+                     * queued before the body is read) */
     unsigned status;
     int64_t start_us;
 };
 
 typedef enum MHD_Result (*api_handler)(struct api_request *req);
+/* A streamed body: begin is called once the head is checked (it may answer at once, e.g. 404),
+ * chunk for each piece of the body as it arrives (it may answer, and the rest is then
+ * discarded), the route's handler once it is complete, and abort when the request ends without
+ * the handler having taken over the stream (a client that went away). */
+struct api_stream {
+    api_handler begin;
+    enum MHD_Result (*chunk)(struct api_request *req, const char *data, size_t n);
+    void (*abort)(struct api_request *req);
+};
 
 struct api_route {
     const char *method;
     const char *pattern; /* {} matches one non-empty segment, {*} the non-empty rest */
     api_handler handler;
-    bool auth;      /* needs the bearer token */
-    bool json_body; /* takes a JSON body (Content-Type checked, size bounded) */
+    bool auth;                       /* needs the bearer token */
+    bool json_body;                  /* takes a JSON body (Content-Type checked, size bounded) */
+    const struct api_stream *stream; /* streams its body instead (not bounded by max_body_bytes) */
 };
 
 /* Answers with status and the JSON value (reference stolen). A NULL json (ENOMEM) is a 500. */
@@ -79,5 +94,17 @@ enum MHD_Result api_jobs_stdout(struct api_request *req);
 enum MHD_Result api_jobs_stderr(struct api_request *req);
 enum MHD_Result api_jobs_egress(struct api_request *req);
 enum MHD_Result api_jobs_file(struct api_request *req);
+enum MHD_Result api_workspaces_create(struct api_request *req);
+enum MHD_Result api_workspaces_list(struct api_request *req);
+enum MHD_Result api_workspaces_get(struct api_request *req);
+enum MHD_Result api_workspaces_delete(struct api_request *req);
+enum MHD_Result api_workspaces_file_get(struct api_request *req);
+enum MHD_Result api_workspaces_file_delete(struct api_request *req);
+enum MHD_Result api_workspaces_file_put(struct api_request *req);
+extern const struct api_stream api_workspaces_upload;
+/* Answers with the bytes of a regular file (fd taken) or the listing of a directory. */
+enum MHD_Result api_reply_file(struct api_request *req, int fd, bool is_dir);
+/* The value of a query parameter, or NULL. */
+const char *api_query(struct api_request *req, const char *name);
 
 #endif

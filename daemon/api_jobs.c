@@ -2,15 +2,21 @@
  * api_jobs: the /v1/jobs handlers. A POST with wait (body "wait": true or ?wait=true) does not
  * hold a thread: the connection is suspended, and jobs calls back when the job has ended and
  * its end is stored; the connection is then resumed and answered with the final job object.
+ * GET .../stdout?follow=true streams the output as it is written, the same way: its connection
+ * is suspended whenever there is nothing to send, and follow.c resumes it (follow.h).
  */
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
 #include "api_internal.h"
+#include "follow.h"
 #include "log.h"
 
 #define LIST_LIMIT_DEFAULT 50
+/* The block a follow response allocates (per follower); chunked replies use the connection's
+ * buffer instead, so it only matters to HTTP/1.0 clients. */
+#define FOLLOW_BLOCK_BYTES 4096
 
 static const char *
 query(struct api_request *req, const char *key)
@@ -292,16 +298,125 @@ reply_fd(struct api_request *req, int fd, uint64_t offset, const char *type, boo
     return r;
 }
 
+/* ---- ?follow=true: a chunked stream of the output as the job writes it ---- */
+
+/* The follower sleeps by suspending its connection, from inside the content reader (allowed
+ * there since libmicrohttpd 0.9.74: "The only safe way to call this function is to call it from
+ * the MHD_AccessHandlerCallback or MHD_ContentReaderCallback"). Returning 0 without suspending
+ * would have the server's thread call the reader again at once: a busy loop. */
+static void
+follow_park(void *ctx)
+{
+    MHD_suspend_connection(ctx);
+}
+
+static void
+follow_wake(void *ctx)
+{
+    MHD_resume_connection(ctx);
+}
+
+static const struct follow_ops follow_mhd_ops = {follow_park, follow_wake};
+
+static ssize_t
+follow_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    ssize_t n = follow_read(cls, buf, max);
+
+    (void)pos; /* the follower keeps its own position: offset + pos */
+    if (n > 0)
+        return n;
+    if (n == 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n == -EAGAIN)
+        return 0; /* suspended until follow resumes it */
+    /* The daemon stops before the job ended, or a read failed: the chunked stream is cut
+     * without its last chunk, so the client sees it incomplete. */
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* Called when the response is destroyed: after api_completed, with the connection done. */
+static void
+follow_done(void *cls)
+{
+    follow_close(cls);
+}
+
+/* "true"/"1" -> 1, "false"/"0"/absent -> 0, else -1. */
+static int
+flag_value(const char *v)
+{
+    if (!v || strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+        return 0;
+    if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+        return 1;
+    return -1;
+}
+
+static enum MHD_Result
+reply_follow_error(struct api_request *req, int r)
+{
+    switch (r) {
+    case -ESHUTDOWN:
+        return api_reply_error(req, 503, "unavailable", "the daemon is shutting down");
+    case -ENOSPC:
+        return api_reply_error(req, 503, "unavailable",
+                               "%s: no inotify watch left to follow it "
+                               "(sysctl fs.inotify.max_user_watches)",
+                               req->params[0]);
+    default:
+        return reply_errno(req, r, req->params[0]);
+    }
+}
+
+/* X-Airlock-Offset is where the stream starts (not its end, which is not known yet). */
+static enum MHD_Result
+reply_follow(struct api_request *req, const char *stream, uint64_t offset)
+{
+    struct follower *fl = NULL;
+    struct MHD_Response *resp;
+    char start[32];
+    int r = follow_open(req->api->deps.follow, req->params[0], stream, offset, &follow_mhd_ops,
+                        req->conn, &fl);
+
+    if (r < 0)
+        return reply_follow_error(req, r);
+    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, FOLLOW_BLOCK_BYTES, follow_reader,
+                                             fl, follow_done);
+    if (!resp) {
+        follow_close(fl);
+        return MHD_NO;
+    }
+    snprintf(start, sizeof(start), "%llu", (unsigned long long)offset);
+    MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Airlock-Offset", start);
+    /* Counted like a wait=true client: api_stop gives it time to finish its stream. */
+    req->counted_wait = true;
+    __atomic_add_fetch(&req->api->waiting, 1, __ATOMIC_SEQ_CST);
+    enum MHD_Result res = MHD_queue_response(req->conn, 200, resp);
+    MHD_destroy_response(resp);
+    req->answered = true;
+    req->status = 200;
+    return res;
+}
+
 static enum MHD_Result
 output(struct api_request *req, const char *stream)
 {
     const char *off = query(req, "offset");
+    int follow = flag_value(query(req, "follow"));
     uint64_t offset = 0;
     int fd, r;
 
     if (off && str_to_u64(off, 0, UINT64_MAX / 2, &offset) < 0)
         return api_reply_error(req, 400, "bad_request",
                                "offset: must be a byte offset (0 or more)");
+    if (follow < 0)
+        return api_reply_error(req, 400, "bad_request", "follow: must be true, false, 1 or 0");
+    if (follow)
+        return reply_follow(req, stream, offset);
     if ((r = jobs_output_open(req->api->deps.jobs, req->params[0], stream, &fd)) < 0)
         return reply_errno(req, r, req->params[0]);
     return reply_fd(req, fd, offset, "text/plain; charset=utf-8", true);
@@ -322,28 +437,36 @@ api_jobs_stderr(struct api_request *req)
 enum MHD_Result
 api_jobs_file(struct api_request *req)
 {
-    struct stat st;
-    int fd;
-    int r = jobs_file_open(req->api->deps.jobs, req->params[0], req->params[1], &fd, &st);
+    bool is_dir = false;
+    int fd = -1;
+    int r = jobs_file_open(req->api->deps.jobs, req->params[0], req->params[1], &fd, &is_dir);
 
     switch (r) {
     case 0:
-        return reply_fd(req, fd, 0, "application/octet-stream", false);
+        return api_reply_file(req, fd, is_dir);
     case -ENOENT:
+        if (jobs_exists(req->api->deps.jobs, req->params[0]) < 0)
+            return reply_errno(req, r, req->params[0]);
         return api_reply_error(req, 404, "not_found", "%.200s: no such file in job %s's workspace",
                                req->params[1], req->params[0]);
     case -EINVAL:
         return api_reply_error(req, 400, "bad_request",
-                               "path: \"%.200s\" must be a relative path to a regular file inside "
-                               "the workspace, without \"..\"",
+                               "path: \"%.200s\" must be a relative path inside the workspace, "
+                               "without \"..\"",
                                req->params[1]);
-    case -EISDIR:
-        return api_reply_error(req, 400, "bad_request", "%.200s: is a directory", req->params[1]);
     case -ELOOP:
     case -EXDEV:
         return api_reply_error(req, 403, "forbidden",
                                "%.200s: leads through a symlink or out of the workspace; "
                                "refused",
+                               req->params[1]);
+    case -EMLINK:
+        return api_reply_error(req, 403, "forbidden",
+                               "%.200s: has other hard links (it may be a link to a file "
+                               "outside the workspace); refused",
+                               req->params[1]);
+    case -ENXIO:
+        return api_reply_error(req, 400, "bad_request", "%.200s: not a regular file or a directory",
                                req->params[1]);
     default:
         return reply_errno(req, r, req->params[1]);

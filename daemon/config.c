@@ -41,6 +41,17 @@ config_defaults(struct config *c)
     c->proxy_idle_timeout_s = 60;
     c->proxy_connect_timeout_s = 10;
     c->proxy_upstream_timeout_s = 60;
+    str_copy(c->protected_paths[0], CONFIG_PROTECTED_LEN, ".git/hooks/");
+    str_copy(c->protected_paths[1], CONFIG_PROTECTED_LEN, ".git/config");
+    /* git takes config and hooks from the directory .git/commondir names: "." keeps them in
+     * .git itself (an empty file would stop git). */
+    str_copy(c->protected_paths[2], CONFIG_PROTECTED_LEN, ".git/commondir");
+    str_copy(c->protected_placeholders[2], CONFIG_PLACEHOLDER_LEN, ".\n");
+    c->nprotected_paths = 3;
+    c->workspace_idle_hours = 168;
+    c->workspace_disk_mb = 1024;
+    c->workspace_disk_mb_max = 102400;
+    c->workspaces_max = 1000;
 }
 
 /* The proxy's numeric keys: name, bounds, and where the value goes. */
@@ -58,6 +69,10 @@ static const struct uint_key proxy_keys[] = {
     {"proxy_idle_timeout_s", 1, 86400, offsetof(struct config, proxy_idle_timeout_s)},
     {"proxy_connect_timeout_s", 1, 3600, offsetof(struct config, proxy_connect_timeout_s)},
     {"proxy_upstream_timeout_s", 1, 86400, offsetof(struct config, proxy_upstream_timeout_s)},
+    {"workspace_idle_hours", 0, 87600, offsetof(struct config, workspace_idle_hours)},
+    {"workspace_disk_mb", 1, 16777216, offsetof(struct config, workspace_disk_mb)},
+    {"workspace_disk_mb_max", 1, 16777216, offsetof(struct config, workspace_disk_mb_max)},
+    {"workspaces_max", 1, 1000000, offsetof(struct config, workspaces_max)},
 };
 
 void
@@ -218,6 +233,101 @@ load_limits(json_t *obj, struct policy_limits *l, struct err *err)
     return 0;
 }
 
+/* workspace_roots: absolute (or relative to the file) directories, kept as their real paths so
+ * an adopted directory's real path can be compared with them. A root that does not exist is an
+ * error: a typo must not silently adopt nothing. */
+static int
+load_roots(struct config *c, json_t *v, const char *base, struct err *err)
+{
+    char abs[PATH_MAX];
+    json_t *e;
+    size_t i;
+    int r;
+
+    if (!json_is_array(v) || json_array_size(v) > CONFIG_ROOTS_MAX)
+        return err_set(err, EINVAL, "bad_config",
+                       "workspace_roots: must be an array of at most %d directories",
+                       CONFIG_ROOTS_MAX);
+    json_array_foreach(v, i, e)
+    {
+        const char *s;
+        if ((r = get_string(e, "workspace_roots[]", &s, err)) < 0)
+            return r;
+        if (config_set_dir(abs, s, base, err) < 0)
+            return err_prefix(err, "workspace_roots[%zu]", i), -EINVAL;
+        struct stat st;
+        if (!realpath(abs, c->workspace_roots[i]))
+            return err_set(err, errno, "bad_config", "workspace_roots[%zu]: %.200s: %m", i, abs);
+        if (stat(c->workspace_roots[i], &st) < 0 || !S_ISDIR(st.st_mode))
+            return err_set(err, ENOTDIR, "bad_config",
+                           "workspace_roots[%zu]: %.200s is not a directory", i, abs);
+        if (strcmp(c->workspace_roots[i], "/") == 0)
+            return err_set(err, EINVAL, "bad_config",
+                           "workspace_roots[%zu]: \"/\" would let any directory be adopted", i);
+    }
+    c->nworkspace_roots = (unsigned)json_array_size(v);
+    return 0;
+}
+
+/* protected_paths: relative paths inside a workspace, "x/" for a directory. */
+static int
+load_protected(struct config *c, json_t *v, struct err *err)
+{
+    json_t *e;
+    size_t i;
+    int r;
+
+    if (!json_is_array(v) || json_array_size(v) > CONFIG_PROTECTED_MAX)
+        return err_set(err, EINVAL, "bad_config",
+                       "protected_paths: must be an array of at most %d paths",
+                       CONFIG_PROTECTED_MAX);
+    json_array_foreach(v, i, e)
+    {
+        const char *s, *content = "";
+        char p[CONFIG_PROTECTED_LEN];
+        size_t len;
+        /* "path", or {"path": ..., "placeholder": ...}: what a missing file is created with. */
+        if (json_is_object(e)) {
+            json_t *pv = json_object_get(e, "path"), *cv = json_object_get(e, "placeholder");
+            if (json_object_size(e) != (cv ? 2u : 1u) || !pv)
+                return err_set(err, EINVAL, "bad_config",
+                               "protected_paths[%zu]: an object has \"path\" and, optionally, "
+                               "\"placeholder\"",
+                               i);
+            if ((r = get_string(pv, "protected_paths[].path", &s, err)) < 0 ||
+                (cv && (r = get_string(cv, "protected_paths[].placeholder", &content, err)) < 0))
+                return r;
+            if (strlen(content) >= CONFIG_PLACEHOLDER_LEN)
+                return err_set(err, EINVAL, "bad_config",
+                               "protected_paths[%zu].placeholder: at most %d bytes", i,
+                               CONFIG_PLACEHOLDER_LEN - 1);
+        } else if ((r = get_string(e, "protected_paths[]", &s, err)) < 0) {
+            return r;
+        }
+        len = strlen(s);
+        if (len == 0 || len >= sizeof(p))
+            return err_set(err, EINVAL, "bad_config", "protected_paths[%zu]: must be 1 to %d bytes",
+                           i, CONFIG_PROTECTED_LEN - 1);
+        str_copy(p, sizeof(p), s);
+        if (p[len - 1] == '/')
+            p[len - 1] = '\0';
+        if (!path_rel_valid(p, CONFIG_PROTECTED_LEN, false))
+            return err_set(err, EINVAL, "bad_config",
+                           "protected_paths[%zu]: \"%.64s\" must be a relative path without "
+                           "\".\", \"..\" or empty segments",
+                           i, s);
+        if (*content && s[len - 1] == '/')
+            return err_set(err, EINVAL, "bad_config",
+                           "protected_paths[%zu]: a directory (\"%.64s\") has no placeholder "
+                           "content",
+                           i, s);
+        str_copy(c->protected_paths[i], CONFIG_PROTECTED_LEN, s);
+        str_copy(c->protected_placeholders[i], CONFIG_PLACEHOLDER_LEN, content);
+    }
+    c->nprotected_paths = (unsigned)json_array_size(v);
+    return 0;
+}
+
 /* Applies one top-level key. base is the config file's directory. */
 static int
 apply_key(struct config *c, const char *key, json_t *v, const char *base, struct err *err)
@@ -321,6 +431,17 @@ apply_key(struct config *c, const char *key, json_t *v, const char *base, struct
         *(unsigned *)(void *)((char *)c + k->offset) = (unsigned)u;
         return 0;
     }
+    if (strcmp(key, "workspace_roots") == 0)
+        return load_roots(c, v, base, err);
+    if (strcmp(key, "protected_paths") == 0)
+        return load_protected(c, v, err);
+    if (strcmp(key, "workspace_allow_root_owned") == 0) {
+        if (!json_is_boolean(v))
+            return err_set(err, EINVAL, "bad_config",
+                           "workspace_allow_root_owned: must be true or false");
+        c->workspace_allow_root_owned = json_is_true(v);
+        return 0;
+    }
     if (strcmp(key, "require_landlock") == 0) {
         if (!json_is_boolean(v))
             return err_set(err, EINVAL, "bad_config", "require_landlock: must be true or false");
@@ -400,6 +521,11 @@ config_load(struct config *c, const char *path, struct err *err)
         }
     }
     json_decref(root);
+    if (c->workspace_disk_mb > c->workspace_disk_mb_max)
+        return err_set(err, EINVAL, "bad_config",
+                       "%s: workspace_disk_mb (%u) must not be more than workspace_disk_mb_max "
+                       "(%u)",
+                       path, c->workspace_disk_mb, c->workspace_disk_mb_max);
     str_copy(c->path, sizeof(c->path), path);
     return 0;
 }

@@ -22,6 +22,10 @@
 #define CONFIG_RUNNING_MAX 1024
 #define CONFIG_QUEUED_MAX 100000
 #define CONFIG_THREADS_MAX 64
+#define CONFIG_ROOTS_MAX 16
+#define CONFIG_PROTECTED_MAX 16
+#define CONFIG_PROTECTED_LEN 256
+#define CONFIG_PLACEHOLDER_LEN 64
 
 struct config {
     char path[PATH_MAX]; /* the file loaded, "" when none */
@@ -48,6 +52,17 @@ struct config {
     unsigned proxy_idle_timeout_s;          /* keep-alive wait, and a stalled job's body */
     unsigned proxy_connect_timeout_s;       /* connecting to an upstream */
     unsigned proxy_upstream_timeout_s;      /* an upstream silent this long: 504 */
+    /* Workspaces (docs/config.md). */
+    char workspace_roots[CONFIG_ROOTS_MAX][PATH_MAX]; /* adoptable trees, absolute, resolved */
+    unsigned nworkspace_roots;
+    char protected_paths[CONFIG_PROTECTED_MAX][CONFIG_PROTECTED_LEN]; /* "x/" = a directory */
+    char protected_placeholders[CONFIG_PROTECTED_MAX][CONFIG_PLACEHOLDER_LEN]; /* for a file */
+    unsigned nprotected_paths;
+    unsigned workspace_idle_hours; /* unused this long: removed (0 = never) */
+    unsigned workspace_disk_mb;    /* a new managed workspace's cap */
+    unsigned workspace_disk_mb_max;
+    bool workspace_allow_root_owned; /* adopting a directory owned by root */
+    unsigned workspaces_max;
 };
 
 /* Fills c with the built-in defaults (127.0.0.1:8420, ./var state, ./policies). */

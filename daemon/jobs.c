@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 
 #include "jobs_fs.h"
+#include "workspaces.h"
 #include "log.h"
 #include "sandbox.h"
 
@@ -48,6 +49,8 @@ struct job {
     json_t *command, *env;
     char cwd[1100];
     bool has_stdin;
+    struct ws_use ws;  /* a persistent workspace (ws.id[0] != 0); ws.dirfd becomes ws_fd */
+    uint64_t disk_cap; /* the workspace's size that ends the job with disk_limit (0: none) */
     /* running */
     int pidfd, out_fd, err_fd, out_file, err_file, ws_fd;
     struct watch w_out, w_err;
@@ -144,10 +147,14 @@ close_fd(int *fd)
 }
 
 static void
-job_free(struct job *x)
+job_free(struct jobs *j, struct job *x)
 {
     if (!x)
         return;
+    if (x->ws.id[0]) {
+        workspaces_touch(j->d.workspaces, x->ws.id, 0);
+        workspaces_release(j->d.workspaces, x->ws.id);
+    }
     policy_unref(x->policy);
     json_decref(x->command);
     json_decref(x->env);
@@ -157,6 +164,7 @@ job_free(struct job *x)
     close_fd(&x->out_file);
     close_fd(&x->err_file);
     close_fd(&x->ws_fd);
+    close_fd(&x->ws.dirfd);
     store_job_clear(&x->rec);
     free(x);
 }
@@ -227,6 +235,8 @@ record_json(const struct store_job *r)
         "stdout_bytes", (json_int_t)r->stdout_bytes, "stderr_bytes", (json_int_t)r->stderr_bytes,
         "stdout_truncated", r->stdout_truncated, "stderr_truncated", r->stderr_truncated);
 
+    if (o)
+        json_object_set_new(o, "workspace", r->workspace ? json_string(r->workspace) : json_null());
     if (o && spec) {
         json_object_set(o, "timeout_s", json_object_get(spec, "timeout_s"));
         json_object_set(o, "limits", json_object_get(spec, "limits"));
@@ -375,12 +385,12 @@ static void
 finalize(struct jobs *j, struct job *x)
 {
     struct cgroup_usage u = {0};
-    uint64_t cap = x->limits.disk_mb * MIB;
+    uint64_t cap = x->disk_cap;
     int r;
 
     /* The disk cap is checked while the job runs and once more at its end, so a job that
      * wrote past it and exited between two checks still ends with disk_limit. */
-    if (!x->kill_reason && x->ws_fd >= 0 && fs_usage(x->ws_fd, cap) > cap)
+    if (!x->kill_reason && cap && x->ws_fd >= 0 && fs_usage(x->ws_fd, cap) > cap)
         x->kill_reason = "disk_limit";
     if (x->cg)
         cgroup_job_usage(x->cg, &u);
@@ -405,7 +415,7 @@ finalize(struct jobs *j, struct job *x)
     x->cg = NULL;
     unlink_active(j, x);
     j->running--;
-    job_free(x);
+    job_free(j, x);
     /* Not started here: the supervisor may be walking the job list; it starts queued jobs
      * once its batch is done (start_job releases the lock while it spawns). */
     j->start_pending = true;
@@ -433,7 +443,7 @@ end_unstarted(struct jobs *j, struct job *x, const char *status, const char *rea
     log_info("job.end", "job %s %s reason=%s", x->rec.id, status, reason);
     unlink_active(j, x);
     notify(j, x->rec.id);
-    job_free(x);
+    job_free(j, x);
 }
 
 /* ---- starting ---- */
@@ -519,7 +529,9 @@ build_spec(struct jobs *j, struct job *x, struct sandbox_spec *s)
     }
     if ((r = add_env(s, x)) < 0 || (r = add_mounts(s, x->policy)) < 0)
         return r;
-    if (str_printf(path, sizeof(path), "%s/%s/workspace", j->jobs_dir, x->rec.id) < 0)
+    if (x->ws.id[0])
+        str_copy(path, sizeof(path), x->ws.dir);
+    else if (str_printf(path, sizeof(path), "%s/%s/workspace", j->jobs_dir, x->rec.id) < 0)
         return -ENAMETOOLONG;
     if ((r = spec_str(s, &s->workspace, path)) < 0)
         return r;
@@ -536,6 +548,20 @@ build_spec(struct jobs *j, struct job *x, struct sandbox_spec *s)
     s->host_uid = geteuid() == 0 ? cfg->job_uid : geteuid();
     s->host_gid = geteuid() == 0 ? cfg->job_gid : getegid();
     s->setgroups_deny = geteuid() != 0;
+    if (x->ws.adopted) {
+        /* The owner's files are the job's own inside, and what the job makes is the owner's
+         * outside (a root daemon; an unprivileged one adopts only its own directories). */
+        s->idmap =
+            geteuid() == 0 && (x->ws.owner_uid != s->host_uid || x->ws.owner_gid != s->host_gid);
+        s->idmap_uid = x->ws.owner_uid;
+        s->idmap_gid = x->ws.owner_gid;
+        for (i = 0; i < cfg->nprotected_paths && i < SANDBOX_PROTECTED_MAX; i++)
+            if ((r = spec_str(s, &s->protected_paths[i], cfg->protected_paths[i])) < 0 ||
+                (r = spec_str(s, &s->protected_placeholders[i], cfg->protected_placeholders[i])) <
+                    0)
+                return r;
+        s->nprotected = (uint32_t)i;
+    }
     s->landlock_abi = j->d.probe->landlock_abi;
     s->rlimits = (struct sandbox_rlimits){
         .cpu_s = x->limits.cpu_s,
@@ -764,7 +790,8 @@ fill_record(struct job *x, const struct job_request *req)
     return r->policy && r->command_json && r->labels_json && r->spec_json ? 0 : -ENOMEM;
 }
 
-/* The job's directory, stdin and workspace, written before the job starts and never after. */
+/* The job's directory, stdin and workspace, written before the job starts and never after
+ * (a persistent workspace's files are written into it, replacing what is there). */
 static int
 prepare_dir(struct jobs *j, struct job *x, const struct job_request *req, struct err *err)
 {
@@ -776,10 +803,6 @@ prepare_dir(struct jobs *j, struct job *x, const struct job_request *req, struct
 
     if (mkdirat(j->jobs_dirfd, id, 0700) < 0)
         return err_set(err, errno, "internal", "%s/%s: %m", j->jobs_dir, id);
-    snprintf(path, sizeof(path), "%s/workspace", id);
-    if (mkdirat(j->jobs_dirfd, path, 0700) < 0 ||
-        (uid != (uid_t)-1 && fchownat(j->jobs_dirfd, path, uid, gid, AT_SYMLINK_NOFOLLOW) < 0))
-        return err_set(err, errno, "internal", "%s/%s: %m", j->jobs_dir, path);
     if (req->stdin_len) {
         snprintf(path, sizeof(path), "%s/stdin", id);
         fd = openat(j->jobs_dirfd, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -792,11 +815,23 @@ prepare_dir(struct jobs *j, struct job *x, const struct job_request *req, struct
         close(fd);
         x->has_stdin = true;
     }
-    snprintf(path, sizeof(path), "%s/workspace", id);
-    x->ws_fd = openat(j->jobs_dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-    if (x->ws_fd < 0)
-        return err_set(err, errno, "internal", "%s/%s: %m", j->jobs_dir, path);
-    if (req->files && (r = fs_write_files(x->ws_fd, req->files, uid, gid, err)) < 0)
+    if (x->ws.id[0]) {
+        x->ws_fd = TAKE_FD(x->ws.dirfd);
+        uid = x->ws.owner_uid;
+        gid = x->ws.owner_gid;
+        x->disk_cap = x->ws.cap_bytes;
+    } else {
+        snprintf(path, sizeof(path), "%s/workspace", id);
+        if (mkdirat(j->jobs_dirfd, path, 0700) < 0 ||
+            (uid != (uid_t)-1 && fchownat(j->jobs_dirfd, path, uid, gid, AT_SYMLINK_NOFOLLOW) < 0))
+            return err_set(err, errno, "internal", "%s/%s: %m", j->jobs_dir, path);
+        x->ws_fd = openat(j->jobs_dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (x->ws_fd < 0)
+            return err_set(err, errno, "internal", "%s/%s: %m", j->jobs_dir, path);
+        x->disk_cap = x->limits.disk_mb * MIB;
+    }
+    if (req->files &&
+        (r = fs_write_files(x->ws_fd, req->files, uid, gid, x->ws.id[0] != 0, err)) < 0)
         return r;
     if (x->cwd[0] && (r = fs_mkdirs(x->ws_fd, x->cwd, uid, gid)) < 0)
         return err_set(err, -r, "bad_request", "cwd: cannot create \"%s\": %s", x->cwd,
@@ -812,7 +847,34 @@ job_new(void)
     if (!x)
         return NULL;
     x->pidfd = x->out_fd = x->err_fd = x->out_file = x->err_file = x->ws_fd = -1;
+    x->ws.dirfd = -1;
     return x;
+}
+
+/* In an adopted workspace, files and cwd are written by the daemon as the owner: never into a
+ * protected path (or a directory on the way to one), which jobs only see read-only. */
+static int
+check_protected(struct jobs *j, const struct job *x, const struct job_request *req, struct err *err)
+{
+    const char *path;
+    json_t *v;
+
+    if (!x->ws.adopted)
+        return 0;
+    json_object_foreach(req->files, path, v)
+    {
+        if (ws_path_protected(j->d.cfg, path))
+            return err_set(err, EPERM, "bad_request",
+                           "files.%.128s: is protected in an adopted workspace "
+                           "(protected_paths in the daemon config)",
+                           path);
+    }
+    if (x->cwd[0] && ws_path_protected(j->d.cfg, x->cwd))
+        return err_set(err, EINVAL, "bad_request",
+                       "cwd: \"%.128s\" is protected in an adopted workspace "
+                       "(protected_paths in the daemon config)",
+                       x->cwd);
+    return 0;
 }
 
 int
@@ -825,23 +887,41 @@ jobs_submit(struct jobs *j, const struct job_request *req, char *ret_id, size_t 
         return -ENOMEM;
     x->policy = policies_name_valid(req->policy) ? policies_get(j->d.policies, req->policy) : NULL;
     if (!x->policy) {
-        job_free(x);
+        job_free(j, x);
         return err_set(err, EINVAL, "bad_request",
                        "policy: no policy named \"%.64s\" (GET /v1/policies lists them)",
                        req->policy);
     }
     if ((r = effective_limits(req, x->policy, &x->limits, err)) < 0) {
-        job_free(x);
+        job_free(j, x);
         return r;
     }
     x->command = json_incref(req->command);
     x->env = json_incref(req->env);
     str_copy(x->cwd, sizeof(x->cwd), req->cwd);
     job_id_new(x->rec.id, sizeof(x->rec.id));
+    if (req->workspace) {
+        struct ws_use use;
+        if ((r = workspaces_acquire(j->d.workspaces, req->workspace, &use, err)) < 0) {
+            job_free(j, x);
+            return err->code && strcmp(err->code, "bad_request") == 0 ? -EINVAL : r;
+        }
+        x->ws = use; /* released by job_free from here on */
+        x->rec.workspace = strdup(use.id);
+        if (!x->rec.workspace) {
+            job_free(j, x);
+            return -ENOMEM;
+        }
+        workspaces_touch(j->d.workspaces, use.id, 1);
+        if (check_protected(j, x, req, err) < 0) {
+            job_free(j, x);
+            return -EINVAL;
+        }
+    }
     pthread_mutex_lock(&j->lock);
     if (j->running >= j->d.cfg->max_running_jobs && j->queued >= j->d.cfg->max_queued_jobs) {
         pthread_mutex_unlock(&j->lock);
-        job_free(x);
+        job_free(j, x);
         return err_set(err, EAGAIN, "too_many_jobs",
                        "%u jobs running and %u queued: the limits (max_running_jobs, "
                        "max_queued_jobs) are reached; retry later",
@@ -851,7 +931,7 @@ jobs_submit(struct jobs *j, const struct job_request *req, char *ret_id, size_t 
         (r = store_job_insert(j->d.store, &x->rec)) < 0) {
         pthread_mutex_unlock(&j->lock);
         fs_remove_tree(j->jobs_dirfd, x->rec.id);
-        job_free(x);
+        job_free(j, x);
         if (err->code && strcmp(err->code, "bad_request") == 0)
             return -EINVAL; /* the request named something impossible (files, cwd) */
         if (r == -ENOMEM || r == -EIO || r == -EEXIST)
@@ -963,9 +1043,9 @@ check_limits(struct jobs *j, struct job *x, int64_t now)
         job_kill(x, "cpu_limit");
         return;
     }
-    if (now >= x->next_disk_ms && x->ws_fd >= 0) {
+    if (now >= x->next_disk_ms && x->ws_fd >= 0 && x->disk_cap) {
         int64_t t0 = time_mono_ms();
-        if (fs_usage(x->ws_fd, x->limits.disk_mb * MIB) > x->limits.disk_mb * MIB)
+        if (fs_usage(x->ws_fd, x->disk_cap) > x->disk_cap)
             job_kill(x, "disk_limit");
         /* A big tree makes the scan slow, and it runs with the jobs lock held: scan it at most
          * a tenth of the time. */
@@ -1154,31 +1234,34 @@ jobs_output_open(struct jobs *j, const char *id, const char *stream, int *ret_fd
 }
 
 int
-jobs_file_open(struct jobs *j, const char *id, const char *path, int *ret_fd, struct stat *ret_st)
+jobs_file_open(struct jobs *j, const char *id, const char *path, int *ret_fd, bool *ret_is_dir)
 {
+    struct store_job rec = {0};
     char ws[STORE_ID_MAX + 16];
-    int wsfd, fd, r;
+    int wsfd, r;
 
-    if ((r = jobs_exists(j, id)) < 0)
+    if (!id_valid(id))
+        return -ENOENT;
+    if ((r = store_job_get(j->d.store, id, &rec)) < 0)
         return r;
-    if (!job_path_valid(path, false))
+    if (*path && !path_rel_valid(path, WS_PATH_MAX, true)) {
+        store_job_clear(&rec);
         return -EINVAL;
+    }
+    /* A persistent workspace is read where it is, whichever kind it is. */
+    if (rec.workspace) {
+        r = workspaces_file_open(j->d.workspaces, rec.workspace, path, ret_fd, ret_is_dir);
+        store_job_clear(&rec);
+        return r;
+    }
+    store_job_clear(&rec);
     snprintf(ws, sizeof(ws), "%s/workspace", id);
     wsfd = fs_open_beneath(j->jobs_dirfd, ws, O_RDONLY | O_DIRECTORY, 0);
     if (wsfd < 0)
         return wsfd;
-    /* O_NONBLOCK: a FIFO planted by the job must not hang the request. */
-    fd = fs_open_beneath(wsfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+    r = ws_open_file(wsfd, path, ret_fd, ret_is_dir);
     close(wsfd);
-    if (fd < 0)
-        return fd;
-    if (fstat(fd, ret_st) < 0 || !S_ISREG(ret_st->st_mode)) {
-        r = S_ISDIR(ret_st->st_mode) ? -EISDIR : -EINVAL;
-        close(fd);
-        return r;
-    }
-    *ret_fd = fd;
-    return 0;
+    return r;
 }
 
 int
@@ -1331,7 +1414,7 @@ jobs_stop(struct jobs *j)
         store_job_update(j->d.store, &x->rec);
         cgroup_job_release(j->d.cgroups, x->cg);
         x->cg = NULL;
-        job_free(x);
+        job_free(j, x);
     }
     j->running = j->queued = 0;
     for (size_t i = 0; i < j->nrelease; i++)

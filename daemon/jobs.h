@@ -22,6 +22,7 @@
 #include "spawner.h"
 #include "store.h"
 #include "util.h"
+#include "workspaces.h"
 
 struct jobs_deps {
     const struct config *cfg;
@@ -31,6 +32,7 @@ struct jobs_deps {
     struct cgroup_pool *cgroups; /* may enforce nothing */
     const struct probe *probe;
     struct proxy *proxy; /* serves each running job's listener */
+    struct workspaces *workspaces;
 };
 
 /* A validated POST /v1/jobs body (jobs_request.c). Strings point into the JSON it was parsed
@@ -45,8 +47,9 @@ struct job_request {
     const char *cwd; /* relative to /workspace, "" for /workspace itself */
     bool has_timeout;
     uint64_t timeout_s;
-    json_t *limits; /* object, or NULL */
-    json_t *labels; /* object string -> string, or NULL */
+    json_t *limits;        /* object, or NULL */
+    json_t *labels;        /* object string -> string, or NULL */
+    const char *workspace; /* a persistent workspace's id, or NULL */
     bool wait;
 };
 
@@ -54,6 +57,10 @@ struct job_request {
  * policy exists, limits only tighten) are jobs_submit's. Returns 0 or -EINVAL with err naming
  * the field ("files./etc/passwd: must be a relative path without \"..\""). */
 int job_request_parse(json_t *body, struct job_request *ret, struct err *err);
+
+/* Checks a labels object (jobs' and workspaces'): string -> string, keys without ':', sizes.
+ * Returns 0 or -EINVAL with err naming the label. */
+int job_labels_check(json_t *v, struct err *err);
 
 /* True when p is a relative path inside a workspace: no leading '/', no "." / ".." / empty
  * segment, no control bytes (allow_empty: "" names the workspace itself). */
@@ -87,11 +94,10 @@ int jobs_delete(struct jobs *j, const char *id);
 int jobs_exists(struct jobs *j, const char *id);
 /* Opens stdout or stderr of a job for reading. -ENOENT. */
 int jobs_output_open(struct jobs *j, const char *id, const char *stream, int *ret_fd);
-/* Opens a regular file of the job's workspace, never following a symlink and never leaving
- * the workspace (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS). -ENOENT, -EINVAL (bad path),
- * -EISDIR / -ELOOP / -EXDEV (refused). */
-int jobs_file_open(struct jobs *j, const char *id, const char *path, int *ret_fd,
-                   struct stat *ret_st);
+/* Opens a regular file (or a directory, *ret_is_dir) of the job's workspace -- its own, or the
+ * persistent one it ran in -- never following a symlink and never leaving the workspace
+ * (ws_open_file). -ENOENT, -EINVAL (bad path), -ELOOP / -EXDEV / -EMLINK / -ENXIO (refused). */
+int jobs_file_open(struct jobs *j, const char *id, const char *path, int *ret_fd, bool *ret_is_dir);
 
 /* Calls fn(ctx) once, from the supervisor thread, when the job has ended and its end is
  * stored. Returns 0 (registered), 1 (already ended: not registered), -ENOENT or -ENOMEM. */

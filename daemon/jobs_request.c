@@ -79,24 +79,9 @@ parse_command(json_t *v, struct job_request *r, struct err *err)
 bool
 job_path_valid(const char *p, bool allow_empty)
 {
-    size_t len = strlen(p);
-
-    if (len == 0)
+    if (!*p)
         return allow_empty;
-    if (len > REQ_PATH_MAX || p[0] == '/')
-        return false;
-    while (*p) {
-        size_t seg = strcspn(p, "/");
-        if (seg == 0 || (seg == 1 && p[0] == '.') || (seg == 2 && p[0] == '.' && p[1] == '.'))
-            return false;
-        for (size_t i = 0; i < seg; i++)
-            if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
-                return false;
-        p += seg;
-        if (*p == '/' && *++p == '\0')
-            return false; /* trailing slash: a file path names a file */
-    }
-    return true;
+    return path_rel_valid(p, REQ_PATH_MAX, false);
 }
 
 static int
@@ -167,8 +152,8 @@ parse_env(json_t *v, struct job_request *r, struct err *err)
     return 0;
 }
 
-static int
-parse_labels(json_t *v, struct job_request *r, struct err *err)
+int
+job_labels_check(json_t *v, struct err *err)
 {
     const char *k;
     json_t *val;
@@ -188,7 +173,6 @@ parse_labels(json_t *v, struct job_request *r, struct err *err)
                            "labels.%.64s: must be a string of at most %d bytes", k,
                            REQ_LABEL_VALUE_MAX);
     }
-    r->labels = v;
     return 0;
 }
 
@@ -228,10 +212,12 @@ parse_scalars(json_t *body, struct job_request *r, struct err *err)
             return err_set(err, EINVAL, "bad_request", "wait: must be true or false");
         r->wait = json_is_true(v);
     }
-    if (json_object_get(body, "workspace"))
-        return err_set(err, EINVAL, "bad_request",
-                       "workspace: persistent workspaces are not available in this version; "
-                       "leave it out for a fresh workspace");
+    if ((v = json_object_get(body, "workspace")) && !json_is_null(v)) {
+        if (!plain_string(v) || !*json_string_value(v) || json_string_length(v) >= 64)
+            return err_set(err, EINVAL, "bad_request",
+                           "workspace: must be the id of a workspace (POST /v1/workspaces)");
+        r->workspace = json_string_value(v);
+    }
     return 0;
 }
 
@@ -250,8 +236,11 @@ job_request_parse(json_t *body, struct job_request *ret, struct err *err)
         return rc;
     if ((v = json_object_get(body, "env")) && (rc = parse_env(v, &r, err)) < 0)
         return rc;
-    if ((v = json_object_get(body, "labels")) && (rc = parse_labels(v, &r, err)) < 0)
-        return rc;
+    if ((v = json_object_get(body, "labels"))) {
+        if ((rc = job_labels_check(v, err)) < 0)
+            return rc;
+        r.labels = v;
+    }
     if ((v = json_object_get(body, "limits"))) {
         struct policy_limits l = {0};
         if ((rc = policy_limits_parse(v, "limits", &l, err)) < 0) {

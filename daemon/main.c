@@ -22,6 +22,7 @@
 #include "jobs.h"
 #include "spawner.h"
 #include "config.h"
+#include "follow.h"
 #include "log.h"
 #include "policies.h"
 #include "probe.h"
@@ -321,7 +322,9 @@ main(int argc, char **argv)
     struct spawner *spawner = NULL;
     struct cgroup_pool *cgroups = NULL;
     struct jobs *jobs = NULL;
+    struct follow *follow = NULL;
     struct proxy *proxy = NULL;
+    struct workspaces *workspaces = NULL;
     char *token = NULL;
     char where[80];
     sigset_t mask;
@@ -370,14 +373,18 @@ main(int argc, char **argv)
     struct proxy_deps pd = {.cfg = &cfg, .store = store};
     if (proxy_new(&pd, &proxy, &err) < 0 || proxy_start(proxy, &err) < 0)
         goto out;
+    if (workspaces_new(&cfg, store, &workspaces, &err) < 0)
+        goto out;
     struct jobs_deps jd = {.cfg = &cfg,
+                           .workspaces = workspaces,
                            .store = store,
                            .policies = ps,
                            .spawner = spawner,
                            .cgroups = cgroups,
                            .probe = &probe,
                            .proxy = proxy};
-    if (jobs_new(&jd, &jobs, &err) < 0 || jobs_start(jobs, &err) < 0)
+    if (jobs_new(&jd, &jobs, &err) < 0 || jobs_start(jobs, &err) < 0 ||
+        follow_new(jobs, cfg.state_dir, &follow, &err) < 0)
         goto out;
     if ((fd = api_listen(&cfg, &err)) < 0)
         goto out;
@@ -387,6 +394,8 @@ main(int argc, char **argv)
                             .policies = ps,
                             .store = store,
                             .jobs = jobs,
+                            .workspaces = workspaces,
+                            .follow = follow,
                             .cgroups = cgroups,
                             .probe = &probe,
                             .started_ms = time_now_ms()};
@@ -402,9 +411,13 @@ out:
         log_error("daemon.start", "%s", err.message[0] ? err.message : "cannot start");
     /* Jobs first (they answer waiting clients), then the API, then what they used. */
     jobs_stop(jobs);
+    /* Followers then end their streams; none may stay suspended into MHD_stop_daemon. */
+    follow_stop(follow);
     api = api_stop(api);
+    follow = follow_free(follow); /* after the API: closing a stream closes its follower */
     jobs = jobs_free(jobs);
     proxy = proxy_free(proxy); /* after the jobs: they detach from it */
+    workspaces = workspaces_free(workspaces);
     spawner = spawner_stop(spawner);
     cgroups = cgroup_pool_free(cgroups);
     ps = policies_free(ps);

@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -99,7 +100,8 @@ struct child_fds {
     int sock;      /* the listener goes to the spawner through it */
     int status_wr; /* init writes the command's wait status here */
     int stdin_fd, stdout_wr, stderr_wr;
-    int ws_fd; /* O_PATH of the workspace, opened before the uid change: bound from it */
+    int ws_fd;  /* O_PATH of the workspace, opened before the uid change: bound from it */
+    int ws_mnt; /* an adopted workspace's idmapped mount (detached), made by the spawner */
 };
 
 static int
@@ -321,8 +323,11 @@ child_setup(const struct sandbox_spec *s, const struct sandbox_seccomp *filter,
     if (unshare(CLONE_NEWCGROUP) < 0)
         return sandbox_fail(f, SANDBOX_STEP_CGROUPNS, errno, "unshare");
     /* The workspace is opened while this process still has the spawner's host uid: the job's
-     * uid need not be able to traverse the state directory (which stays 0700) to reach it. */
-    fds->ws_fd = open(sandbox_str(s, s->workspace), O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+     * uid need not be able to traverse the state directory (which stays 0700) to reach it.
+     * An idmapped workspace arrives as a mount the spawner made. */
+    fds->ws_fd = fds->ws_mnt >= 0 ? fds->ws_mnt
+                                  : open(sandbox_str(s, s->workspace),
+                                         O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (fds->ws_fd < 0)
         return sandbox_fail(f, SANDBOX_STEP_MOUNT, errno, sandbox_str(s, s->workspace));
     /* The job's uid next: files made in the new root must belong to a uid mapped in the
@@ -432,8 +437,8 @@ __attribute__((noreturn)) static void
 child_main(const struct sandbox_spec *s, const struct sandbox_seccomp *filter,
            struct child_fds *fds)
 {
-    const int keep[] = {fds->sync_rd,  fds->err_wr,    fds->sock,     fds->status_wr,
-                        fds->stdin_fd, fds->stdout_wr, fds->stderr_wr};
+    const int keep[] = {fds->sync_rd,  fds->err_wr,    fds->sock,      fds->status_wr,
+                        fds->stdin_fd, fds->stdout_wr, fds->stderr_wr, fds->ws_mnt};
 
     child_prologue(keep, ARRAY_SIZE(keep));
     child_run(s, filter, fds);
@@ -568,7 +573,7 @@ read_result(int err_rd, struct err *err)
 }
 
 struct spawn_fds {
-    int sync[2], errp[2], sock[2], status[2], out[2], errout[2], in;
+    int sync[2], errp[2], sock[2], status[2], out[2], errout[2], in, mnt;
 };
 
 static void
@@ -592,19 +597,98 @@ spawn_fds_close(struct spawn_fds *x)
     close_pair(x->errout);
     if (x->in >= 0)
         close(x->in);
-    x->in = -1;
+    if (x->mnt >= 0)
+        close(x->mnt);
+    x->in = x->mnt = -1;
 }
 
 /* The ends the child got (by clone or by message): the spawner closes its copies. */
 static void
 close_child_ends(struct spawn_fds *x)
 {
-    int *ends[] = {&x->errp[1], &x->sock[1], &x->status[1], &x->out[1], &x->errout[1], &x->in};
+    int *ends[] = {&x->errp[1],   &x->sock[1], &x->status[1], &x->out[1],
+                   &x->errout[1], &x->in,      &x->mnt};
 
     for (size_t i = 0; i < ARRAY_SIZE(ends); i++) {
         close(*ends[i]);
         *ends[i] = -1;
     }
+}
+
+/* A user namespace whose only mapping is from (uid, gid) to the job's host ids: the idmapping
+ * of an adopted workspace's mount. A child is cloned into a new user namespace, its maps are
+ * written, its namespace is opened, and it exits. */
+static int
+idmap_userns(const struct sandbox_spec *s, struct err *err)
+{
+    struct clone_args args = {.flags = CLONE_NEWUSER, .exit_signal = SIGCHLD};
+    char path[64], line[64];
+    int hold[2], fd = -1, r = 0;
+    pid_t pid;
+
+    if (pipe2(hold, O_CLOEXEC) < 0)
+        return err_set(err, errno, "spawn", "pipe: %m");
+    pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+    if (pid == 0) {
+        char c;
+        close(hold[1]);
+        ssize_t n = read(hold[0], &c, 1); /* until the spawner closes its end */
+        _exit(n < 0);
+    }
+    close(hold[0]);
+    if (pid < 0) {
+        close(hold[1]);
+        return err_set(err, errno, "spawn", "idmapped workspace: clone3: %m");
+    }
+    snprintf(line, sizeof(line), "%u %u 1\n", s->idmap_uid, s->host_uid);
+    snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
+    if ((r = write_file(path, line, err)) == 0) {
+        snprintf(line, sizeof(line), "%u %u 1\n", s->idmap_gid, s->host_gid);
+        snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
+        r = write_file(path, line, err);
+    }
+    if (r == 0) {
+        snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            r = err_set(err, errno, "spawn", "idmapped workspace: %s: %m", path);
+    }
+    close(hold[1]);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    return r < 0 ? r : fd;
+}
+
+/* The adopted workspace as a detached mount whose files owned by its owner appear as owned by
+ * the job (and what the job creates belongs to the owner on the host). */
+static int
+idmap_mount(const struct sandbox_spec *s, struct err *err)
+{
+    const char *dir = sandbox_str(s, s->workspace);
+    int ns, mnt;
+
+    if ((ns = idmap_userns(s, err)) < 0)
+        return ns;
+    mnt = (int)syscall(SYS_open_tree, AT_FDCWD, dir,
+                       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+    if (mnt < 0) {
+        int e = errno;
+        close(ns);
+        return err_set(err, e, "spawn", "idmapped workspace: open_tree %s: %s", dir, strerror(e));
+    }
+    struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                           .userns_fd = (uint64_t)ns};
+    if (syscall(SYS_mount_setattr, mnt, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0) {
+        int e = errno;
+        close(ns);
+        close(mnt);
+        return err_set(err, e, "spawn",
+                       "idmapped workspace: %s: %s (the filesystem must support idmapped "
+                       "mounts: ext4, xfs, btrfs, tmpfs...)",
+                       dir, strerror(e));
+    }
+    close(ns);
+    return mnt;
 }
 
 static int
@@ -613,6 +697,8 @@ spawn_fds_open(const struct sandbox_spec *s, struct spawn_fds *x, struct err *er
     const char *in = s->stdin_path ? sandbox_str(s, s->stdin_path) : "/dev/null";
 
     memset(x, -1, sizeof(*x));
+    if (s->idmap && (x->mnt = idmap_mount(s, err)) < 0)
+        return x->mnt;
     if (pipe2(x->sync, O_CLOEXEC) < 0 || pipe2(x->errp, O_CLOEXEC) < 0 ||
         socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, x->sock) < 0 ||
         pipe2(x->status, O_CLOEXEC) < 0 || fcntl(x->status[0], F_SETFL, O_NONBLOCK) < 0 ||
@@ -699,7 +785,7 @@ __attribute__((noreturn)) static void
 warm_main(int ctl, const struct sandbox_spec *shm, const struct sandbox_spec *next,
           const struct sandbox_seccomp *filter)
 {
-    int fds[6];
+    int fds[7] = {-1, -1, -1, -1, -1, -1, -1};
     struct child_fds c;
 
     child_prologue(&ctl, 1);
@@ -708,7 +794,7 @@ warm_main(int ctl, const struct sandbox_spec *shm, const struct sandbox_spec *ne
     warm_attach(ctl, next);
     size_t nfds = 0;
     if (unixmsg_recv(ctl, &(char){0}, 1, fds, ARRAY_SIZE(fds), &nfds) != 1 ||
-        nfds != ARRAY_SIZE(fds) || sandbox_spec_check(shm) < 0)
+        nfds != 6u + shm->idmap || sandbox_spec_check(shm) < 0)
         _exit(127);
     close(ctl);
     c = (struct child_fds){.sync_rd = -1,
@@ -718,7 +804,8 @@ warm_main(int ctl, const struct sandbox_spec *shm, const struct sandbox_spec *ne
                            .stdin_fd = fds[3],
                            .stdout_wr = fds[4],
                            .stderr_wr = fds[5],
-                           .ws_fd = -1};
+                           .ws_fd = -1,
+                           .ws_mnt = fds[6]};
     child_run(shm, filter, &c);
 }
 
@@ -827,8 +914,8 @@ spawn_warm(const struct sandbox_spec *spec, struct sandbox_warm *w, struct sandb
         r = 1;
         goto out_discard;
     }
-    int fds[6] = {x.errp[1], x.sock[1], x.status[1], x.in, x.out[1], x.errout[1]};
-    if (unixmsg_send(w->ctl, "G", 1, fds, ARRAY_SIZE(fds)) < 0) {
+    int fds[7] = {x.errp[1], x.sock[1], x.status[1], x.in, x.out[1], x.errout[1], x.mnt};
+    if (unixmsg_send(w->ctl, "G", 1, fds, 6u + (x.mnt >= 0)) < 0) {
         r = 1;
         goto out_discard;
     }
@@ -882,7 +969,8 @@ spawn_cold(const struct sandbox_spec *spec, const struct sandbox_seccomp *filter
                               .stdin_fd = x.in,
                               .stdout_wr = x.out[1],
                               .stderr_wr = x.errout[1],
-                              .ws_fd = -1};
+                              .ws_fd = -1,
+                              .ws_mnt = x.mnt};
         child_main(spec, filter, &c);
     }
     /* The parent keeps only its ends. */

@@ -40,6 +40,7 @@
 #define SANDBOX_PROXY_PORT 3128
 #define SANDBOX_INNER_UID 1000 /* the job's uid and gid inside its user namespace */
 #define SANDBOX_HOSTNAME "airlock"
+#define SANDBOX_PROTECTED_MAX 16
 
 /* Mount flags of one bind (policy filesystem entries). */
 #define SANDBOX_MNT_RW 1u /* read-write (else read-only) */
@@ -67,7 +68,16 @@ struct sandbox_spec {
     uint32_t envp[SANDBOX_ENV_MAX];
     uint32_t nmounts;
     struct sandbox_mount mounts[SANDBOX_MOUNTS_MAX];
-    uint32_t workspace;  /* strtab: host directory bound read-write at /workspace */
+    uint32_t workspace; /* strtab: host directory bound read-write at /workspace */
+    /* An adopted workspace: its owner's ids are mapped to the job's host ids by an idmapped
+     * mount (idmap), and these paths in it (strtab; "x/" a directory) are bound read-only
+     * over it, each directory on the way pinned so it cannot be renamed away. */
+    bool idmap;
+    uid_t idmap_uid;
+    gid_t idmap_gid;
+    uint32_t nprotected;
+    uint32_t protected_paths[SANDBOX_PROTECTED_MAX];
+    uint32_t protected_placeholders[SANDBOX_PROTECTED_MAX]; /* strtab: a missing file's content */
     uint32_t cwd;        /* strtab: working directory inside (absolute, under /workspace) */
     uint32_t stdin_path; /* strtab: host file opened read-only as fd 0 (0 = /dev/null) */
     uint32_t root_dir;   /* strtab: an empty host directory the new root is mounted on */

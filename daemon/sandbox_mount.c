@@ -11,6 +11,8 @@
  * Runs between clone and exec: paths are built in stack buffers, no allocation.
  */
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <linux/stat.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -193,6 +195,158 @@ bind_policy_paths(const struct sandbox_spec *s, const char *root, struct sandbox
     return 0;
 }
 
+/* Binds the file or directory at fd onto itself: read-only for a protected path, read-write to
+ * pin a directory on the way to one (a mount point cannot be renamed or removed). */
+static int
+bind_self(int fd, bool ro)
+{
+    struct mount_attr a = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+    int m =
+        (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    int r = 0;
+
+    if (m < 0)
+        return -errno;
+    if (ro && syscall(SYS_mount_setattr, m, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0)
+        r = -errno;
+    if (r == 0 && syscall(SYS_move_mount, m, "", fd, "",
+                          MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        r = -errno;
+    close(m);
+    return r;
+}
+
+static int
+open_beneath(int dirfd, const char *path, int flags)
+{
+    struct open_how how = {
+        .flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+
+    return fd < 0 ? -errno : (int)fd;
+}
+
+/* Creates a missing component: a directory on the way (or for an entry "x/"), else an empty
+ * file. Made as the job's uid, so on the host it belongs to the workspace's owner. */
+static int
+make_placeholder(int ws, const char *rel, size_t len, bool dir, const char *content)
+{
+    char parent[P], name[256];
+    const char *slash = NULL;
+    int pfd, r = 0;
+
+    for (size_t i = 0; i < len; i++)
+        if (rel[i] == '/')
+            slash = rel + i;
+    if (slash) {
+        size_t plen = (size_t)(slash - rel);
+        memcpy(parent, rel, plen);
+        parent[plen] = '\0';
+        sandbox_cat(name, sizeof(name), "", "");
+        memcpy(name, slash + 1, len - plen - 1);
+        name[len - plen - 1] = '\0';
+        pfd = open_beneath(ws, parent, O_PATH | O_DIRECTORY);
+    } else {
+        memcpy(name, rel, len);
+        name[len] = '\0';
+        pfd = open_beneath(ws, ".", O_PATH | O_DIRECTORY);
+    }
+    if (pfd < 0)
+        return pfd;
+    if (dir) {
+        if (mkdirat(pfd, name, 0755) < 0 && errno != EEXIST)
+            r = -errno;
+    } else {
+        int fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        size_t n = strlen(content);
+        if (fd < 0 && errno != EEXIST)
+            r = -errno;
+        if (fd >= 0 && n && write(fd, content, n) != (ssize_t)n)
+            r = -EIO;
+        if (fd >= 0)
+            close(fd);
+    }
+    close(pfd);
+    return r;
+}
+
+static bool
+is_mount_root(int fd)
+{
+    struct statx stx;
+
+    return syscall(SYS_statx, fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_TYPE, &stx) == 0 &&
+           (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+           (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
+/* One protected path (relative to the workspace, "x/" a directory): each directory on the way
+ * pinned, the path itself bound read-only. A missing component is created; a symlink anywhere
+ * fails the job (fail closed: nothing is bound through it). Each prefix is opened again from
+ * the workspace's top, so it is looked up through the mounts made for the previous one. */
+static int
+protect_one(const char *ws_dst, const char *p, const char *content, struct sandbox_fail *f)
+{
+    char rel[P], what[P];
+    size_t len = strlen(p);
+    bool want_dir = len && p[len - 1] == '/';
+    int r = 0;
+
+    sandbox_cat(rel, sizeof(rel), p, "");
+    if (want_dir)
+        rel[--len] = '\0';
+    sandbox_cat(what, sizeof(what), "/workspace/", rel);
+    for (size_t end = 0; end <= len && r == 0; end++) {
+        if (end < len && rel[end] != '/')
+            continue;
+        bool last = end == len;
+        char prefix[P];
+        struct stat st;
+        int ws = open(ws_dst, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (ws < 0)
+            return sandbox_fail(f, SANDBOX_STEP_MOUNT, errno, what);
+        memcpy(prefix, rel, end);
+        prefix[end] = '\0';
+        int fd = open_beneath(ws, prefix, O_PATH);
+        if (fd == -ENOENT &&
+            (r = make_placeholder(ws, rel, end, !last || want_dir, last ? content : "")) == 0)
+            fd = open_beneath(ws, prefix, O_PATH);
+        close(ws);
+        if (r < 0 || fd < 0)
+            return sandbox_fail(f, SANDBOX_STEP_MOUNT, r < 0 ? -r : -fd, what);
+        if (fstat(fd, &st) < 0 || S_ISLNK(st.st_mode)) {
+            close(fd);
+            return sandbox_fail(f, SANDBOX_STEP_MOUNT, ELOOP, what);
+        }
+        /* A file on the way (a worktree's ".git" file) is itself protected: nothing past it. */
+        bool stop = !last && !S_ISDIR(st.st_mode);
+        if (last || stop)
+            r = bind_self(fd, true);
+        else if (!is_mount_root(fd))
+            r = bind_self(fd, false);
+        close(fd);
+        if (r < 0)
+            return sandbox_fail(f, SANDBOX_STEP_MOUNT, -r, what);
+        if (stop)
+            break;
+    }
+    return 0;
+}
+
+static int
+protect_paths(const struct sandbox_spec *s, const char *ws_dst, struct sandbox_fail *f)
+{
+    int r;
+
+    for (uint32_t i = 0; i < s->nprotected; i++)
+        if ((r = protect_one(ws_dst, sandbox_str(s, s->protected_paths[i]),
+                             sandbox_str(s, s->protected_placeholders[i]), f)) < 0)
+            return r;
+    return 0;
+}
+
 /* "/proc/self/fd/N" without stdio: binding from it needs no traversal of the fd's path. */
 static void
 fd_path(int fd, char *buf, size_t n)
@@ -231,11 +385,16 @@ sandbox_mount_setup(const struct sandbox_spec *s, int ws_fd, struct sandbox_fail
     if ((r = bind_policy_paths(s, root, f)) < 0)
         return r;
     sandbox_cat(dst, sizeof(dst), root, "/workspace");
-    /* The workspace from the spawner's fd: the magic link is followed by mount(2) itself. */
+    /* The workspace from the spawner's fd: the magic link is followed by mount(2) itself. An
+     * idmapped workspace is a detached mount already: it is moved into place. */
     fd_path(ws_fd, ws_src, sizeof(ws_src));
-    if (mkdir_p(dst) < 0 || mount(ws_src, dst, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+    if (mkdir_p(dst) < 0 ||
+        (s->idmap ? syscall(SYS_move_mount, ws_fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH)
+                  : mount(ws_src, dst, NULL, MS_BIND | MS_REC, NULL)) < 0 ||
         set_attr(dst, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true) < 0)
         return sandbox_fail(f, SANDBOX_STEP_MOUNT, errno, "/workspace");
+    if ((r = protect_paths(s, dst, f)) < 0)
+        return r;
     sandbox_cat(dst, sizeof(dst), root, "/tmp");
     sandbox_utoa(s->tmp_bytes / 1024 ? s->tmp_bytes / 1024 : 65536, num, sizeof(num));
     sandbox_cat(opts, sizeof(opts), "mode=1777,size=", num);

@@ -127,5 +127,14 @@ sandbox_spec_check(const struct sandbox_spec *s)
         return -EINVAL;
     if (s->stdin_path && !path_ok(s, s->stdin_path))
         return -EINVAL;
+    if (s->nprotected > SANDBOX_PROTECTED_MAX)
+        return -EINVAL;
+    /* Protected paths are relative to /workspace: no leading '/', no "." or "..". */
+    for (uint32_t i = 0; i < s->nprotected; i++) {
+        const char *p = s->strtab + s->protected_paths[i];
+        if (!str_ok(s, s->protected_paths[i], 256) || !*p || *p == '/' || strstr(p, "..") ||
+            strstr(p, "//") || !str_ok(s, s->protected_placeholders[i], 64))
+            return -EINVAL;
+    }
     return 0;
 }

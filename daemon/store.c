@@ -69,6 +69,21 @@ static const char *const migrations[] = {
     " bytes_down INTEGER NOT NULL,"
     " duration_ms INTEGER NOT NULL);"
     "CREATE INDEX egress_job_id ON egress (job_id, id);",
+    /* 1 -> 2: persistent workspaces */
+    "CREATE TABLE workspaces ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " id TEXT UNIQUE NOT NULL,"
+    " labels_json TEXT NOT NULL CHECK (json_valid(labels_json)),"
+    " host_path TEXT UNIQUE," /* NULL for a managed workspace */
+    " owner_uid INTEGER NOT NULL DEFAULT -1,"
+    " owner_gid INTEGER NOT NULL DEFAULT -1,"
+    " dev INTEGER NOT NULL DEFAULT 0,"
+    " ino INTEGER NOT NULL DEFAULT 0,"
+    " disk_mb INTEGER NOT NULL DEFAULT 0,"
+    " created_ms INTEGER NOT NULL,"
+    " last_used_ms INTEGER NOT NULL,"
+    " jobs_total INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX jobs_workspace ON jobs (workspace) WHERE workspace IS NOT NULL;",
 };
 _Static_assert(ARRAY_SIZE(migrations) == STORE_SCHEMA_VERSION,
                "one migration step per schema version");
@@ -102,6 +117,13 @@ _Static_assert(STORE_APPLICATION_ID == 1095912523, "application_id in migration 
     "job_id, time_ms, method, scheme, host, port, path, decision, rule, reason, status,"           \
     " bytes_up, bytes_down, duration_ms"
 
+#define WS_COLS                                                                                    \
+    "id, labels_json, host_path, owner_uid, owner_gid, dev, ino, disk_mb, created_ms,"             \
+    " last_used_ms, jobs_total"
+#define WS_LIST_WHERE                                                                              \
+    "(?1 IS NULL OR EXISTS (SELECT 1 FROM json_each(workspaces.labels_json) AS l"                  \
+    " WHERE l.key = ?1 AND l.value = ?2))"
+
 enum stmt_id {
     STMT_BEGIN,
     STMT_COMMIT,
@@ -118,6 +140,13 @@ enum stmt_id {
     STMT_EGRESS_INSERT,
     STMT_EGRESS_COUNT,
     STMT_EGRESS_LIST,
+    STMT_WS_INSERT,
+    STMT_WS_GET,
+    STMT_WS_DELETE,
+    STMT_WS_TOUCH,
+    STMT_WS_LIST,
+    STMT_WS_IDLE,
+    STMT_WS_COUNT,
     STMT_COUNT
 };
 
@@ -146,6 +175,17 @@ static const char *const stmt_sql[STMT_COUNT] = {
                           " egress_denied = egress_denied + ?3 WHERE id = ?1",
     [STMT_EGRESS_LIST] = "SELECT " EGRESS_COLS " FROM egress WHERE job_id = ?1 ORDER BY id"
                          " LIMIT ?2 OFFSET ?3",
+    [STMT_WS_INSERT] = "INSERT INTO workspaces (" WS_COLS ")"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [STMT_WS_GET] = "SELECT " WS_COLS " FROM workspaces WHERE id = ?1",
+    [STMT_WS_DELETE] = "DELETE FROM workspaces WHERE id = ?1",
+    [STMT_WS_TOUCH] = "UPDATE workspaces SET last_used_ms = max(last_used_ms, ?2),"
+                      " jobs_total = jobs_total + ?3 WHERE id = ?1",
+    [STMT_WS_LIST] =
+        "SELECT " WS_COLS " FROM workspaces WHERE " WS_LIST_WHERE " ORDER BY seq DESC LIMIT ?3",
+    [STMT_WS_IDLE] = "SELECT " WS_COLS " FROM workspaces WHERE last_used_ms < ?1"
+                     " ORDER BY last_used_ms LIMIT 1000",
+    [STMT_WS_COUNT] = "SELECT count(*) FROM workspaces",
 };
 
 struct store {
@@ -1181,4 +1221,222 @@ store_egress_free(struct store_egress *ev, size_t n)
     for (size_t i = 0; i < n; i++)
         egress_clear(&ev[i]);
     free(ev);
+}
+
+/* ---- workspaces ---- */
+
+void
+store_ws_clear(struct store_ws *w)
+{
+    if (!w)
+        return;
+    free(w->labels_json);
+    free(w->host_path);
+    w->labels_json = w->host_path = NULL;
+}
+
+void
+store_ws_list_free(struct store_ws *w, size_t n)
+{
+    for (size_t i = 0; w && i < n; i++)
+        store_ws_clear(&w[i]);
+    free(w);
+}
+
+static int
+ws_from_row(sqlite3_stmt *st, struct store_ws *w)
+{
+    int r;
+
+    memset(w, 0, sizeof(*w));
+    if ((r = col_fixed(st, 0, w->id, sizeof(w->id))) < 0 ||
+        (r = col_strdup(st, 1, &w->labels_json)) < 0 ||
+        (r = col_strdup(st, 2, &w->host_path)) < 0) {
+        store_ws_clear(w);
+        return r;
+    }
+    w->owner_uid = sqlite3_column_int64(st, 3);
+    w->owner_gid = sqlite3_column_int64(st, 4);
+    w->dev = sqlite3_column_int64(st, 5);
+    w->ino = sqlite3_column_int64(st, 6);
+    w->disk_mb = sqlite3_column_int64(st, 7);
+    w->created_ms = sqlite3_column_int64(st, 8);
+    w->last_used_ms = sqlite3_column_int64(st, 9);
+    w->jobs_total = sqlite3_column_int64(st, 10);
+    return 0;
+}
+
+int
+store_ws_insert(struct store *s, const struct store_ws *w)
+{
+    _cleanup_unlock_ struct store *locked = NULL;
+    _cleanup_reset_ sqlite3_stmt *st = NULL;
+    int r, rc;
+
+    if (!s || !w || !fixed_str_ok(w->id, sizeof(w->id)) || !w->labels_json)
+        return -EINVAL;
+    locked = store_lock(s);
+    if ((r = stmt_get(s, STMT_WS_INSERT, &st)) < 0)
+        return r;
+    if (bind_text(st, 1, w->id) != SQLITE_OK || bind_text(st, 2, w->labels_json) != SQLITE_OK ||
+        bind_text(st, 3, w->host_path) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 4, w->owner_uid) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 5, w->owner_gid) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 6, w->dev) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 7, w->ino) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 8, w->disk_mb) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 9, w->created_ms) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 10, w->last_used_ms) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 11, w->jobs_total) != SQLITE_OK)
+        return -ENOMEM;
+    rc = sqlite3_step(st);
+    return rc == SQLITE_DONE ? 0 : (sql_errno(rc) ?: -EIO);
+}
+
+int
+store_ws_get(struct store *s, const char *id, struct store_ws *ret)
+{
+    _cleanup_unlock_ struct store *locked = NULL;
+    _cleanup_reset_ sqlite3_stmt *st = NULL;
+    int r, rc;
+
+    if (!s || !id || !ret)
+        return -EINVAL;
+    locked = store_lock(s);
+    if ((r = stmt_get(s, STMT_WS_GET, &st)) < 0)
+        return r;
+    if (bind_text(st, 1, id) != SQLITE_OK)
+        return -ENOMEM;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return -ENOENT;
+    if (rc != SQLITE_ROW)
+        return sql_errno(rc) ?: -EIO;
+    return ws_from_row(st, ret);
+}
+
+int
+store_ws_delete(struct store *s, const char *id)
+{
+    _cleanup_unlock_ struct store *locked = NULL;
+    _cleanup_reset_ sqlite3_stmt *st = NULL;
+    int r, rc;
+
+    if (!s || !id)
+        return -EINVAL;
+    locked = store_lock(s);
+    if ((r = stmt_get(s, STMT_WS_DELETE, &st)) < 0)
+        return r;
+    if (bind_text(st, 1, id) != SQLITE_OK)
+        return -ENOMEM;
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        return sql_errno(rc) ?: -EIO;
+    return sqlite3_changes(s->db) ? 0 : -ENOENT;
+}
+
+int
+store_ws_touch(struct store *s, const char *id, int64_t now_ms, int jobs)
+{
+    _cleanup_unlock_ struct store *locked = NULL;
+    _cleanup_reset_ sqlite3_stmt *st = NULL;
+    int r, rc;
+
+    if (!s || !id)
+        return -EINVAL;
+    locked = store_lock(s);
+    if ((r = stmt_get(s, STMT_WS_TOUCH, &st)) < 0)
+        return r;
+    if (bind_text(st, 1, id) != SQLITE_OK || sqlite3_bind_int64(st, 2, now_ms) != SQLITE_OK ||
+        sqlite3_bind_int(st, 3, jobs) != SQLITE_OK)
+        return -ENOMEM;
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        return sql_errno(rc) ?: -EIO;
+    return sqlite3_changes(s->db) ? 0 : -ENOENT;
+}
+
+/* Collects the rows of a bound statement. */
+static int
+ws_collect(sqlite3_stmt *st, size_t cap, struct store_ws **ret, size_t *n)
+{
+    struct store_ws *rows = NULL;
+    size_t count = 0;
+    int rc, r = 0;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && count < cap) {
+        struct store_ws *grown = realloc(rows, (count + 1) * sizeof(*rows));
+        if (!grown) {
+            r = -ENOMEM;
+            break;
+        }
+        rows = grown;
+        if ((r = ws_from_row(st, &rows[count])) < 0)
+            break;
+        count++;
+    }
+    if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = sql_errno(rc) ?: -EIO;
+    if (r < 0) {
+        store_ws_list_free(rows, count);
+        return r;
+    }
+    *ret = rows;
+    *n = count;
+    return 0;
+}
+
+int
+store_ws_list(struct store *s, const char *label_key, const char *label_value, size_t limit,
+              struct store_ws **ret, size_t *n)
+{
+    _cleanup_unlock_ struct store *locked = NULL;
+    _cleanup_reset_ sqlite3_stmt *st = NULL;
+    int r;
+
+    if (!s || !ret || !n || limit == 0 || limit > STORE_LIST_MAX || (label_key && !label_value))
+        return -EINVAL;
+    locked = store_lock(s);
+    if ((r = stmt_get(s, STMT_WS_LIST, &st)) < 0)
+        return r;
+    if (bind_text(st, 1, label_key) != SQLITE_OK || bind_text(st, 2, label_value) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)limit) != SQLITE_OK)
+        return -ENOMEM;
+    return ws_collect(st, limit, ret, n);
+}
+
+int
+store_ws_idle(struct store *s, int64_t before_ms, struct store_ws **ret, size_t *n)
+{
+    _cleanup_unlock_ struct store *locked = NULL;
+    _cleanup_reset_ sqlite3_stmt *st = NULL;
+    int r;
+
+    if (!s || !ret || !n)
+        return -EINVAL;
+    locked = store_lock(s);
+    if ((r = stmt_get(s, STMT_WS_IDLE, &st)) < 0)
+        return r;
+    if (sqlite3_bind_int64(st, 1, before_ms) != SQLITE_OK)
+        return -ENOMEM;
+    return ws_collect(st, 1000, ret, n);
+}
+
+int
+store_ws_count(struct store *s, int64_t *ret)
+{
+    _cleanup_unlock_ struct store *locked = NULL;
+    _cleanup_reset_ sqlite3_stmt *st = NULL;
+    int r, rc;
+
+    if (!s || !ret)
+        return -EINVAL;
+    locked = store_lock(s);
+    if ((r = stmt_get(s, STMT_WS_COUNT, &st)) < 0)
+        return r;
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        return sql_errno(rc) ?: -EIO;
+    *ret = sqlite3_column_int64(st, 0);
+    return 0;
 }

@@ -14,7 +14,7 @@
 
 #include "util.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_ID_MAX 64
 #define STORE_LIST_MAX 1000 /* rows one list call returns at most */
 
@@ -62,6 +62,18 @@ struct store_egress {
     int64_t bytes_up, bytes_down, duration_ms;
 };
 
+/* One persistent workspace (api.md, "Workspaces"). host_path is NULL for a managed one (its
+ * directory is <state_dir>/workspaces/<id>); an adopted one records the directory's identity
+ * (dev, ino) and owner when it was adopted, so a directory swapped behind it is noticed. */
+struct store_ws {
+    char id[STORE_ID_MAX];
+    char *labels_json; /* JSON object string -> string */
+    char *host_path;   /* NULL: managed */
+    int64_t owner_uid, owner_gid, dev, ino;
+    int64_t disk_mb; /* 0: no cap */
+    int64_t created_ms, last_used_ms, jobs_total;
+};
+
 struct store;
 
 /* Besides the codes each prototype names, every function below may return -EINVAL (a NULL
@@ -103,5 +115,20 @@ int store_egress_insert(struct store *s, const struct store_egress *ev, size_t n
 int store_egress_list(struct store *s, const char *job_id, size_t after, size_t limit,
                       struct store_egress **ret, size_t *n);
 void store_egress_free(struct store_egress *ev, size_t n);
+
+/* Workspace rows. Return 0, -ENOENT, -EEXIST (a taken id, or a host_path adopted already). */
+int store_ws_insert(struct store *s, const struct store_ws *w);
+int store_ws_get(struct store *s, const char *id, struct store_ws *ret);
+int store_ws_delete(struct store *s, const char *id);
+/* last_used_ms = now_ms; jobs_total += jobs. */
+int store_ws_touch(struct store *s, const char *id, int64_t now_ms, int jobs);
+/* Newest first, at most limit; label_key NULL for all. Free with store_ws_list_free. */
+int store_ws_list(struct store *s, const char *label_key, const char *label_value, size_t limit,
+                  struct store_ws **ret, size_t *n);
+/* Rows whose last_used_ms is before before_ms, oldest first. */
+int store_ws_idle(struct store *s, int64_t before_ms, struct store_ws **ret, size_t *n);
+int store_ws_count(struct store *s, int64_t *ret);
+void store_ws_clear(struct store_ws *w);
+void store_ws_list_free(struct store_ws *w, size_t n);
 
 #endif

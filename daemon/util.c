@@ -75,6 +75,27 @@ str_has_prefix(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+bool
+path_rel_valid(const char *p, size_t max, bool allow_ctl)
+{
+    size_t len = strlen(p);
+
+    if (len == 0 || len > max || p[0] == '/')
+        return false;
+    while (*p) {
+        size_t seg = strcspn(p, "/");
+        if (seg == 0 || (seg == 1 && p[0] == '.') || (seg == 2 && p[0] == '.' && p[1] == '.'))
+            return false;
+        for (size_t i = 0; i < seg && !allow_ctl; i++)
+            if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+                return false;
+        p += seg;
+        if (*p == '/' && *++p == '\0')
+            return false;
+    }
+    return true;
+}
+
 int
 str_to_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
 {

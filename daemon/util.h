@@ -67,6 +67,10 @@ int str_copy(char *dst, size_t n, const char *src);
 /* snprintf that reports truncation: returns the length, or -ENAMETOOLONG / -EINVAL. */
 int str_printf(char *dst, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 bool str_has_prefix(const char *s, const char *prefix);
+/* True when p is a relative path of 1..max bytes: no leading '/', no empty, "." or ".."
+ * segment, no trailing '/'. Control bytes are refused unless allow_ctl (a file a job named
+ * with a newline can still be fetched). */
+bool path_rel_valid(const char *p, size_t max, bool allow_ctl);
 /* Parses a whole decimal unsigned integer in [min,max]; no sign, no spaces, no junk. */
 int str_to_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
 

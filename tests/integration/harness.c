@@ -112,8 +112,6 @@ daemon_cgroup_parent(const struct daemon *d)
 void
 daemon_init(struct daemon *d, const char *extra, bool copy_policies)
 {
-    char cfg[4096];
-
     memset(d, 0, sizeof(*d));
     snprintf(d->dir, sizeof(d->dir), "/tmp/airlock-test-XXXXXX");
     cr_assert(mkdtemp(d->dir), "mkdtemp");
@@ -127,11 +125,130 @@ daemon_init(struct daemon *d, const char *extra, bool copy_policies)
         copy_repo_policies(d);
     d->port = free_port();
     snprintf(d->token, sizeof(d->token), "test-token-%d-%ld", d->port, (long)time(NULL));
+    daemon_write_config(d, extra);
+}
+
+void
+daemon_write_config(struct daemon *d, const char *extra)
+{
+    char cfg[16384];
+
     snprintf(cfg, sizeof(cfg),
              "{\"listen\": \"127.0.0.1:%d\", \"state_dir\": \"state\", \"policy_dir\": "
              "\"policies\", \"token\": \"%s\", \"cgroup_parent\": \"%s\"%s%s}\n",
              d->port, d->token, daemon_cgroup_parent(d), extra ? ", " : "", extra ? extra : "");
     write_file(d->config, cfg);
+}
+
+long
+proc_rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    long kb = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+/* ---- SHA-256 ---- */
+
+static const unsigned int sha256_k[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+#define ROR32(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void
+sha256_block(struct sha256 *s, const unsigned char *p)
+{
+    unsigned int w[64], a, b, c, dd, e, f, g, h;
+
+    for (int i = 0; i < 16; i++)
+        w[i] = (unsigned int)p[4 * i] << 24 | (unsigned int)p[4 * i + 1] << 16 |
+               (unsigned int)p[4 * i + 2] << 8 | (unsigned int)p[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        unsigned int s0 = ROR32(w[i - 15], 7) ^ ROR32(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        unsigned int s1 = ROR32(w[i - 2], 17) ^ ROR32(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    a = s->h[0], b = s->h[1], c = s->h[2], dd = s->h[3];
+    e = s->h[4], f = s->h[5], g = s->h[6], h = s->h[7];
+    for (int i = 0; i < 64; i++) {
+        unsigned int t1 = h + (ROR32(e, 6) ^ ROR32(e, 11) ^ ROR32(e, 25)) + ((e & f) ^ (~e & g)) +
+                          sha256_k[i] + w[i];
+        unsigned int t2 =
+            (ROR32(a, 2) ^ ROR32(a, 13) ^ ROR32(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        h = g, g = f, f = e, e = dd + t1, dd = c, c = b, b = a, a = t1 + t2;
+    }
+    s->h[0] += a, s->h[1] += b, s->h[2] += c, s->h[3] += dd;
+    s->h[4] += e, s->h[5] += f, s->h[6] += g, s->h[7] += h;
+}
+
+void
+sha256_init(struct sha256 *s)
+{
+    static const unsigned int iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                       0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memset(s, 0, sizeof(*s));
+    memcpy(s->h, iv, sizeof(iv));
+}
+
+void
+sha256_update(struct sha256 *s, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+
+    s->n += len;
+    if (s->used) {
+        size_t take = len < 64 - s->used ? len : 64 - s->used;
+        memcpy(s->buf + s->used, p, take);
+        s->used += take, p += take, len -= take;
+        if (s->used < 64)
+            return;
+        sha256_block(s, s->buf);
+        s->used = 0;
+    }
+    for (; len >= 64; p += 64, len -= 64)
+        sha256_block(s, p);
+    memcpy(s->buf, p, len);
+    s->used = len;
+}
+
+void
+sha256_hex_final(struct sha256 *s, char hex[65])
+{
+    unsigned long long bits = s->n * 8;
+    unsigned char pad[72] = {0x80};
+    size_t padlen = (s->used < 56 ? 56 : 120) - s->used;
+
+    for (int i = 0; i < 8; i++)
+        pad[padlen + i] = (unsigned char)(bits >> (56 - 8 * i));
+    sha256_update(s, pad, padlen + 8);
+    for (int i = 0; i < 8; i++)
+        snprintf(hex + 8 * i, 9, "%08x", s->h[i]);
+}
+
+void
+sha256_hex(const void *data, size_t len, char hex[65])
+{
+    struct sha256 s;
+    sha256_init(&s);
+    sha256_update(&s, data, len);
+    sha256_hex_final(&s, hex);
 }
 
 static bool
@@ -308,27 +425,52 @@ on_data(char *p, size_t size, size_t n, void *userdata)
     return size * n;
 }
 
-struct resp
-http(struct daemon *d, const char *method, const char *path, const char *body, const char *token,
-     const char *content_type, const char *extra_header)
+/* The body of a request: none, bytes in memory, or a reader. */
+struct req_body {
+    const void *data; /* with len */
+    size_t len;
+    body_reader read_cb; /* or this, with length (-1: chunked) */
+    void *arg;
+    long long length;
+};
+
+struct read_state {
+    body_reader cb;
+    void *arg;
+};
+
+static size_t
+on_read(char *p, size_t size, size_t n, void *userdata)
+{
+    struct read_state *rs = userdata;
+    return rs->cb(p, size * n, rs->arg);
+}
+
+/* The common request: token NULL uses the daemon's, "" sends none; write_cb NULL keeps the body
+ * in r.body. */
+static struct resp
+http_do(struct daemon *d, const char *method, const char *path, const struct req_body *body,
+        const char *token, const char *content_type, const char *extra_header, long timeout_s,
+        curl_write_callback write_cb, void *write_arg)
 {
     struct resp r = {0};
     struct buf b = {0}, h = {0};
     struct curl_slist *hdrs = NULL;
-    char url[4096 + 64], line[512];
+    struct read_state rs = {0};
+    char url[8192 + 64], line[512];
+    bool expect = extra_header && strncasecmp(extra_header, "Expect", 6) == 0;
     CURL *c = curl_easy_init();
 
     cr_assert(c);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", d->port, path);
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     if (strcmp(method, "HEAD") == 0)
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb ? write_cb : on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, write_cb ? write_arg : (void *)&b);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROXY, "");
     /* Paths go out as written: tests send "..", "%2e%2e" and "//" on purpose. */
@@ -339,24 +481,110 @@ http(struct daemon *d, const char *method, const char *path, const char *body, c
         snprintf(line, sizeof(line), "Authorization: Bearer %s", token);
         hdrs = curl_slist_append(hdrs, line);
     }
+    if (body && body->read_cb) {
+        rs.cb = body->read_cb;
+        rs.arg = body->arg;
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(c, CURLOPT_READDATA, &rs);
+        if (body->length >= 0)
+            curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body->length);
+        else
+            hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
+    } else if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->data ? body->data : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
+    }
+    /* After UPLOAD (which would make it a PUT) and POSTFIELDS (a POST). */
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-        snprintf(line, sizeof(line), "Content-Type: %s",
-                 content_type ? content_type : "application/json");
+        snprintf(line, sizeof(line), "Content-Type: %s", content_type);
         hdrs = curl_slist_append(hdrs, line);
     }
-    hdrs = curl_slist_append(hdrs, "Expect:");
+    if (!expect)
+        hdrs = curl_slist_append(hdrs, "Expect:");
     if (extra_header)
         hdrs = curl_slist_append(hdrs, extra_header);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    r.curl_code = (int)curl_easy_perform(c);
+    /* An answer that came while the body was still going out (a 413) counts too. */
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(c);
     r.body = b.data ? b.data : calloc(1, 1);
     r.len = b.len;
     r.headers = h.data ? h.data : calloc(1, 1);
+    r.json = json_loadb(r.body, r.len, 0, NULL);
+    return r;
+}
+
+struct resp
+http(struct daemon *d, const char *method, const char *path, const char *body, const char *token,
+     const char *content_type, const char *extra_header)
+{
+    struct req_body rb = {.data = body, .len = body ? strlen(body) : 0};
+
+    return http_do(d, method, path, body ? &rb : NULL, token,
+                   content_type ? content_type : "application/json", extra_header, 20, NULL, NULL);
+}
+
+struct resp
+http_bytes(struct daemon *d, const char *method, const char *path, const void *data, size_t len,
+           const char *content_type, const char *extra_header)
+{
+    struct req_body rb = {.data = data, .len = len};
+
+    return http_do(d, method, path, &rb, NULL,
+                   content_type ? content_type : "application/octet-stream", extra_header, 20, NULL,
+                   NULL);
+}
+
+struct resp
+http_stream(struct daemon *d, const char *method, const char *path, body_reader read_cb, void *arg,
+            long long length, const char *content_type, const char *extra_header, int timeout_s)
+{
+    struct req_body rb = {.read_cb = read_cb, .arg = arg, .length = length};
+
+    return http_do(d, method, path, &rb, NULL,
+                   content_type ? content_type : "application/octet-stream", extra_header,
+                   timeout_s, NULL, NULL);
+}
+
+struct hash_sink {
+    struct sha256 sha;
+    struct buf head; /* the first 4 KiB */
+};
+
+static size_t
+on_hash(char *p, size_t size, size_t n, void *userdata)
+{
+    struct hash_sink *hs = userdata;
+    size_t len = size * n;
+
+    sha256_update(&hs->sha, p, len);
+    if (hs->head.len < 4096) {
+        size_t keep = len < 4096 - hs->head.len ? len : 4096 - hs->head.len;
+        if (on_data(p, 1, keep, &hs->head) != keep)
+            return 0;
+    }
+    return len;
+}
+
+struct resp
+http_get_sha256(struct daemon *d, const char *path, char hex[65], unsigned long long *nbytes,
+                int timeout_s)
+{
+    struct hash_sink hs = {0};
+    struct resp r;
+
+    sha256_init(&hs.sha);
+    r = http_do(d, "GET", path, NULL, NULL, NULL, NULL, timeout_s, on_hash, &hs);
+    *nbytes = hs.sha.n;
+    sha256_hex_final(&hs.sha, hex);
+    free(r.body);
+    json_decref(r.json);
+    r.body = hs.head.data ? hs.head.data : calloc(1, 1);
+    r.len = hs.head.len;
     r.json = json_loadb(r.body, r.len, 0, NULL);
     return r;
 }

@@ -32,6 +32,7 @@ struct resp {
     size_t len;
     char *headers; /* raw header block */
     json_t *json;  /* parsed body when it is JSON, else NULL */
+    int curl_code; /* libcurl's result (CURLE_OK = 0); status is 0 when no answer came */
 };
 
 /* Makes the directories and writes a config (extra: more JSON members, e.g. "\"log_format\":
@@ -65,11 +66,49 @@ struct resp http(struct daemon *d, const char *method, const char *path, const c
 struct resp http_get(struct daemon *d, const char *path);
 struct resp http_post(struct daemon *d, const char *path, const char *body);
 void resp_free(struct resp *r);
+/* Sends len raw bytes (may hold NULs) as the body with method. content_type NULL sends
+ * application/octet-stream; extra_header may be NULL. */
+struct resp http_bytes(struct daemon *d, const char *method, const char *path, const void *data,
+                       size_t len, const char *content_type, const char *extra_header);
+/* A body produced on the fly: read_cb fills up to size bytes of buf and returns how many, 0 at
+ * the end (the body is never held in memory). length >= 0 is sent as Content-Length, -1 sends
+ * the body chunked. No "Expect: 100-continue" unless extra_header asks for it. The answer's
+ * body is kept whole (answers to uploads are small). timeout_s bounds the whole exchange. */
+typedef size_t (*body_reader)(char *buf, size_t size, void *arg);
+struct resp http_stream(struct daemon *d, const char *method, const char *path, body_reader read_cb,
+                        void *arg, long long length, const char *content_type,
+                        const char *extra_header, int timeout_s);
+/* GET path, the answer's body streamed into SHA-256 (never held in memory): its digest as 64
+ * hex digits into hex, its length into *nbytes. r.body keeps only the first 4 KiB (for
+ * messages; r.json is parsed from those). timeout_s bounds the whole exchange. */
+struct resp http_get_sha256(struct daemon *d, const char *path, char hex[65],
+                            unsigned long long *nbytes, int timeout_s);
 /* The value of header name (case-insensitive) in r, malloc'd, or NULL. */
 char *resp_header(const struct resp *r, const char *name);
 /* error.code and error.message of an error body, or "" */
 const char *err_code(const struct resp *r);
 const char *err_message(const struct resp *r);
+
+/* Rewrites <dir>/airlockd.json as daemon_init did, with other extra members (after daemon_init,
+ * before daemon_start; for members that name paths under d->dir). */
+void daemon_write_config(struct daemon *d, const char *extra);
+/* VmRSS of a process in KiB (from /proc/<pid>/status), -1 when unreadable. */
+long proc_rss_kb(pid_t pid);
+
+/* ---- SHA-256 (FIPS 180-4), to compare large bodies without holding them ---- */
+
+struct sha256 {
+    unsigned int h[8];
+    unsigned long long n; /* bytes hashed */
+    unsigned char buf[64];
+    size_t used;
+};
+void sha256_init(struct sha256 *s);
+void sha256_update(struct sha256 *s, const void *data, size_t len);
+/* Finishes and writes 64 lower-case hex digits and a NUL. */
+void sha256_hex_final(struct sha256 *s, char hex[65]);
+/* sha256 of one buffer as hex. */
+void sha256_hex(const void *data, size_t len, char hex[65]);
 
 /* ---- jobs ---- */
 

@@ -244,6 +244,18 @@ static const char *const edge_ok[] = {
     "{\"listen\": \"[::]:80\"}",
     "{\"listen\": \"[fe80::1]:80\"}",
     "{\"state_dir\": \"/\"}",
+    "{\"workspace_roots\": []}",
+    "{\"protected_paths\": []}",
+    "{\"protected_paths\": [\"x/\"]}",
+    "{\"protected_paths\": [\"...\", \"..a\", \".hidden/\", \"a\\\\b\", \"h\\u00e9\"]}",
+    "{\"workspace_idle_hours\": 0}",
+    "{\"workspace_idle_hours\": 87600}",
+    "{\"workspace_disk_mb\": 1, \"workspace_disk_mb_max\": 1}",
+    "{\"workspace_disk_mb\": 16777216, \"workspace_disk_mb_max\": 16777216}",
+    "{\"workspaces_max\": 1}",
+    "{\"workspaces_max\": 1000000}",
+    "{\"workspace_allow_root_owned\": false}",
+    "{\"workspace_allow_root_owned\": true}",
 };
 
 Test(config, edge_values_accepted)
@@ -526,6 +538,65 @@ static const struct bad bad_cases[] = {
     {"{\"default_limits\": {\"disk_mb\": 16777217}}", "default_limits.disk_mb",
      "must be an integer from 1 to"},
     {"{\"default_limits\": {\"disk_mb\": {}}}", "default_limits.disk_mb", "must be an integer"},
+    /* workspace_roots (the ones that need real directories are tested below) */
+    {"{\"workspace_roots\": \"/tmp\"}", "workspace_roots", "must be an array"},
+    {"{\"workspace_roots\": null}", "workspace_roots", "must be an array"},
+    {"{\"workspace_roots\": {}}", "workspace_roots", "must be an array"},
+    {"{\"workspace_roots\": 1}", "workspace_roots", "must be an array"},
+    {"{\"workspace_roots\": [1]}", "workspace_roots", "must be a string"},
+    {"{\"workspace_roots\": [null]}", "workspace_roots", "must be a string"},
+    {"{\"workspace_roots\": [[\"/tmp\"]]}", "workspace_roots", "must be a string"},
+    {"{\"workspace_roots\": [\"\"]}", "workspace_roots[0]", "non-empty"},
+    {"{\"workspace_roots\": [\"/tmp\\nx\"]}", "workspace_roots[0]", "control"},
+    {"{\"workspace_roots\": [\"/\"]}", "workspace_roots[0]", "\"/\""},
+    {"{\"workspace_roots\": [\"//\"]}", "workspace_roots[0]", "\"/\""},
+    {"{\"workspace_roots\": [\"/tmp/..\"]}", "workspace_roots[0]", "\"/\""},
+    {"{\"workspace_roots\": [\"/tmp\", \"/\"]}", "workspace_roots[1]", "\"/\""},
+    /* protected_paths */
+    {"{\"protected_paths\": \".git/config\"}", "protected_paths", "must be an array"},
+    {"{\"protected_paths\": null}", "protected_paths", "must be an array"},
+    {"{\"protected_paths\": {\".git\": true}}", "protected_paths", "must be an array"},
+    {"{\"protected_paths\": [1]}", "protected_paths", "must be a string"},
+    {"{\"protected_paths\": [null]}", "protected_paths", "must be a string"},
+    {"{\"protected_paths\": [\"\"]}", "protected_paths[0]", "1 to 255"},
+    {"{\"protected_paths\": [\"/abs\"]}", "protected_paths[0]", "relative"},
+    {"{\"protected_paths\": [\"/\"]}", "protected_paths[0]", "relative"},
+    {"{\"protected_paths\": [\"//\"]}", "protected_paths[0]", "relative"},
+    {"{\"protected_paths\": [\"/.git/config\"]}", "protected_paths[0]", "relative"},
+    {"{\"protected_paths\": [\"a/../b\"]}", "protected_paths[0]", "relative"},
+    {"{\"protected_paths\": [\"..\"]}", "protected_paths[0]", "relative"},
+    {"{\"protected_paths\": [\"../x\"]}", "protected_paths[0]", "relative"},
+    {"{\"protected_paths\": [\".\"]}", "protected_paths[0]", "relative"},
+    {"{\"protected_paths\": [\"./\"]}", "protected_paths[0]", "relative"},
+    {"{\"protected_paths\": [\"./x\"]}", "protected_paths[0]", "relative"},
+    {"{\"protected_paths\": [\"x/.\"]}", "protected_paths[0]", "relative"},
+    {"{\"protected_paths\": [\"a//b\"]}", "protected_paths[0]", "relative"},
+    {"{\"protected_paths\": [\"x//\"]}", "protected_paths[0]", "relative"},
+    {"{\"protected_paths\": [\"a\\nb\"]}", "protected_paths[0]", NULL},
+    {"{\"protected_paths\": [\"a\\u007f\"]}", "protected_paths[0]", NULL},
+    {"{\"protected_paths\": [\".git/hooks/\", \"/etc\"]}", "protected_paths[1]", "relative"},
+    /* the workspace numbers */
+    {"{\"workspace_idle_hours\": -1}", "workspace_idle_hours", "out of range"},
+    {"{\"workspace_idle_hours\": 87601}", "workspace_idle_hours", "out of range"},
+    {"{\"workspace_idle_hours\": \"168\"}", "workspace_idle_hours", "must be an integer"},
+    {"{\"workspace_idle_hours\": 1.5}", "workspace_idle_hours", "must be an integer"},
+    {"{\"workspace_idle_hours\": null}", "workspace_idle_hours", "must be an integer"},
+    {"{\"workspace_disk_mb\": 0}", "workspace_disk_mb", "out of range"},
+    {"{\"workspace_disk_mb\": 16777217}", "workspace_disk_mb", "out of range"},
+    {"{\"workspace_disk_mb\": true}", "workspace_disk_mb", "must be an integer"},
+    {"{\"workspace_disk_mb_max\": 0}", "workspace_disk_mb_max", "out of range"},
+    {"{\"workspace_disk_mb_max\": 16777217}", "workspace_disk_mb_max", "out of range"},
+    {"{\"workspace_disk_mb_max\": \"1G\"}", "workspace_disk_mb_max", "must be an integer"},
+    {"{\"workspaces_max\": 0}", "workspaces_max", "out of range"},
+    {"{\"workspaces_max\": 1000001}", "workspaces_max", "out of range"},
+    {"{\"workspaces_max\": -5}", "workspaces_max", "out of range"},
+    {"{\"workspaces_max\": [10]}", "workspaces_max", "must be an integer"},
+    {"{\"workspace_allow_root_owned\": 1}", "workspace_allow_root_owned", "true or false"},
+    {"{\"workspace_allow_root_owned\": 0}", "workspace_allow_root_owned", "true or false"},
+    {"{\"workspace_allow_root_owned\": \"true\"}", "workspace_allow_root_owned", "true or false"},
+    {"{\"workspace_allow_root_owned\": null}", "workspace_allow_root_owned", "true or false"},
+    {"{\"workspace_roots_max\": 1}", "workspace_roots_max", "unknown key"},
+    {"{\"workspace_idle_days\": 1}", "workspace_idle_days", "unknown key"},
 };
 
 Test(config, refusals_name_file_and_key)
@@ -876,4 +947,246 @@ Test(config, clear_without_token)
     config_defaults(&c);
     config_clear(&c);
     cr_assert_null(c.token);
+}
+
+/* ---- workspaces ---- */
+
+Test(config, workspace_defaults)
+{
+    struct config c;
+
+    memset(&c, 0xa5, sizeof(c));
+    config_defaults(&c);
+    cr_assert_eq(c.nworkspace_roots, 0, "no directory may be adopted until the operator says");
+    cr_assert_eq(c.nprotected_paths, 3);
+    cr_assert_str_eq(c.protected_paths[0], ".git/hooks/");
+    cr_assert_str_eq(c.protected_paths[1], ".git/config");
+    cr_assert_str_eq(c.protected_paths[2], ".git/commondir");
+    cr_assert_str_eq(c.protected_placeholders[2], ".\n", "an empty commondir would stop git");
+    cr_assert_str_eq(c.protected_placeholders[1], "");
+    cr_assert_eq(c.workspace_idle_hours, 168);
+    cr_assert_eq(c.workspace_disk_mb, 1024);
+    cr_assert_eq(c.workspace_disk_mb_max, 102400);
+    cr_assert_eq(c.workspaces_max, 1000);
+    cr_assert_eq(c.workspace_allow_root_owned, false);
+    config_clear(&c);
+}
+
+Test(config, protected_paths_placeholder_objects)
+{
+    struct config c;
+    struct err err = {0};
+
+    load_ok("{\"protected_paths\": [\"a/\", {\"path\": \"b/c\", \"placeholder\": \"x\"},"
+            " {\"path\": \"d\"}]}",
+            &c);
+    cr_assert_eq(c.nprotected_paths, 3);
+    cr_assert_str_eq(c.protected_paths[1], "b/c");
+    cr_assert_str_eq(c.protected_placeholders[1], "x");
+    cr_assert_str_eq(c.protected_placeholders[2], "");
+    static const char *const bad[] = {
+        "{\"protected_paths\": [{\"path\": \"a/\", \"placeholder\": \"x\"}]}",
+        "{\"protected_paths\": [{\"placeholder\": \"x\"}]}",
+        "{\"protected_paths\": [{\"path\": \"a\", \"mode\": 1}]}",
+        "{\"protected_paths\": [{\"path\": \"../a\"}]}",
+        "{\"protected_paths\": [{\"path\": \"a\", \"placeholder\": 5}]}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct config d;
+        cr_expect_lt(load_text(bad[i], &d, &err), 0, "%s: accepted", bad[i]);
+        cr_expect(strstr(err.message, "protected_paths"), "%s: %s", bad[i], err.message);
+        config_clear(&d);
+    }
+    config_clear(&c);
+}
+
+/* Makes <dir>/<name> as a directory and returns its real path in real. */
+static void
+make_dir(const char *name, char *real)
+{
+    char path[PATH_MAX + 64];
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    cr_assert_eq(mkdir(path, 0755), 0, "mkdir %s: %s", path, strerror(errno));
+    cr_assert_not_null(realpath(path, real));
+}
+
+Test(config, workspace_every_key)
+{
+    struct config c;
+    char real_a[PATH_MAX], real_b[PATH_MAX], text[3 * PATH_MAX];
+
+    make_dir("a", real_a);
+    make_dir("b", real_b);
+    snprintf(text, sizeof(text),
+             "{\"workspace_roots\": [\"%s\", \"b\"],\n"
+             " \"protected_paths\": [\"x/\", \"a/b\", \".env\"],\n"
+             " \"workspace_idle_hours\": 0, \"workspace_disk_mb\": 7,\n"
+             " \"workspace_disk_mb_max\": 9, \"workspaces_max\": 3,\n"
+             " \"workspace_allow_root_owned\": true}",
+             real_a);
+    load_ok(text, &c);
+    cr_assert_eq(c.nworkspace_roots, 2);
+    cr_assert_str_eq(c.workspace_roots[0], real_a);
+    cr_assert_str_eq(c.workspace_roots[1], real_b, "a relative root resolves against the file");
+    cr_assert_eq(c.nprotected_paths, 3, "the list replaces the defaults");
+    cr_assert_str_eq(c.protected_paths[0], "x/", "the trailing '/' (a directory) is kept");
+    cr_assert_str_eq(c.protected_paths[1], "a/b");
+    cr_assert_str_eq(c.protected_paths[2], ".env");
+    cr_assert_eq(c.workspace_idle_hours, 0);
+    cr_assert_eq(c.workspace_disk_mb, 7);
+    cr_assert_eq(c.workspace_disk_mb_max, 9);
+    cr_assert_eq(c.workspaces_max, 3);
+    cr_assert_eq(c.workspace_allow_root_owned, true);
+    config_clear(&c);
+
+    load_ok("{\"workspace_roots\": [], \"protected_paths\": []}", &c);
+    cr_assert_eq(c.nworkspace_roots, 0);
+    cr_assert_eq(c.nprotected_paths, 0);
+    config_clear(&c);
+}
+
+/* Roots are kept as real paths: symlinks, "..", "." and trailing slashes are resolved, so an
+ * adopted directory's real path can be compared with them byte for byte. */
+Test(config, workspace_roots_stored_as_real_paths)
+{
+    struct config c;
+    char real[PATH_MAX], real_dir[PATH_MAX], x[PATH_MAX], link[PATH_MAX + 16];
+    char text[4 * PATH_MAX];
+
+    make_dir("real", real);
+    make_dir("x", x); /* "<dir>/./x/../" needs x to exist */
+    cr_assert_not_null(realpath(dir, real_dir));
+    snprintf(link, sizeof(link), "%s/link", dir);
+    cr_assert_eq(symlink("real", link), 0);
+    snprintf(text, sizeof(text),
+             "{\"workspace_roots\": [\"%s\", \"%s/\", \"%s/./x/../\", \"link\", \"./real//\"]}",
+             link, real, dir);
+    load_ok(text, &c);
+    cr_assert_eq(c.nworkspace_roots, 5);
+    cr_assert_str_eq(c.workspace_roots[0], real, "a symlink is resolved");
+    cr_assert_str_eq(c.workspace_roots[1], real, "a trailing '/' is dropped");
+    cr_assert_str_eq(c.workspace_roots[2], real_dir, "\".\" and \"..\" are resolved");
+    cr_assert_str_eq(c.workspace_roots[3], real, "a relative symlink is resolved");
+    cr_assert_str_eq(c.workspace_roots[4], real, "\"./real//\"");
+    config_clear(&c);
+}
+
+/* The refusals that need the file system: each names the file, the key and the entry. */
+static void
+assert_roots_refused(const char *text, const char *key, const char *what)
+{
+    struct config c;
+    struct err err = {0};
+    char want_prefix[PATH_MAX + 4];
+    int r = load_text(text, &c, &err);
+
+    config_clear(&c);
+    cr_assert_lt(r, 0, "%s: accepted", text);
+    snprintf(want_prefix, sizeof(want_prefix), "%s: ", cfg_path);
+    cr_expect(str_has_prefix(err.message, want_prefix), "%s: \"%s\" does not start with the file",
+              text, err.message);
+    cr_expect_not_null(strstr(err.message, key), "%s: \"%s\" does not name \"%s\"", text,
+                       err.message, key);
+    if (what)
+        cr_expect_not_null(strstr(err.message, what), "%s: \"%s\" does not say \"%s\"", text,
+                           err.message, what);
+    cr_expect_str_eq(err.code, "bad_config", "%s: code %s", text, err.code ? err.code : "(null)");
+}
+
+Test(config, workspace_roots_missing_dir_refused)
+{
+    char real[PATH_MAX], text[3 * PATH_MAX];
+
+    make_dir("there", real);
+    snprintf(text, sizeof(text), "{\"workspace_roots\": [\"%s\", \"%s/missing\"]}", real, dir);
+    assert_roots_refused(text, "workspace_roots[1]", "missing");
+    assert_roots_refused("{\"workspace_roots\": [\"missing\"]}", "workspace_roots[0]", "missing");
+    /* a dangling symlink is a missing directory too */
+    snprintf(text, sizeof(text), "%s/dangling", dir);
+    cr_assert_eq(symlink("nowhere", text), 0);
+    assert_roots_refused("{\"workspace_roots\": [\"dangling\"]}", "workspace_roots[0]", NULL);
+}
+
+Test(config, workspace_roots_slash_refused_even_through_a_symlink)
+{
+    char link[PATH_MAX + 16];
+
+    snprintf(link, sizeof(link), "%s/to_root", dir);
+    cr_assert_eq(symlink("/", link), 0);
+    assert_roots_refused("{\"workspace_roots\": [\"to_root\"]}", "workspace_roots[0]", "\"/\"");
+    assert_roots_refused("{\"workspace_roots\": [\"/usr/..\"]}", "workspace_roots[0]", "\"/\"");
+}
+
+/* "an array of existing dirs": a regular file is not a directory anything could be adopted
+ * under, and accepting it would hide a typo. */
+Test(config, workspace_roots_regular_file_refused)
+{
+    char path[PATH_MAX + 16];
+
+    snprintf(path, sizeof(path), "%s/file", dir);
+    write_file(path, "x", 1);
+    assert_roots_refused("{\"workspace_roots\": [\"file\"]}", "workspace_roots[0]", NULL);
+}
+
+Test(config, workspace_roots_at_most_16)
+{
+    char real[PATH_MAX];
+    char *text = malloc(20 * (PATH_MAX + 8));
+    size_t len;
+    struct config c;
+
+    cr_assert_not_null(text);
+    make_dir("r", real);
+    len = (size_t)sprintf(text, "{\"workspace_roots\": [");
+    for (int i = 0; i < CONFIG_ROOTS_MAX; i++)
+        len += (size_t)sprintf(text + len, "%s\"%s\"", i ? ", " : "", real);
+    strcpy(text + len, "]}");
+    load_ok(text, &c);
+    cr_assert_eq(c.nworkspace_roots, CONFIG_ROOTS_MAX);
+    cr_assert_eq(CONFIG_ROOTS_MAX, 16);
+    config_clear(&c);
+
+    len += (size_t)sprintf(text + len, ", \"%s\"]}", real);
+    assert_roots_refused(text, "workspace_roots", "at most 16");
+    free(text);
+}
+
+Test(config, protected_paths_bounds)
+{
+    char text[8192];
+    char name[300];
+    size_t len;
+    struct config c;
+
+    /* 16 entries accepted, 17 refused */
+    len = (size_t)sprintf(text, "{\"protected_paths\": [");
+    for (int i = 0; i < CONFIG_PROTECTED_MAX; i++)
+        len += (size_t)sprintf(text + len, "%s\"p%d/\"", i ? ", " : "", i);
+    strcpy(text + len, "]}");
+    load_ok(text, &c);
+    cr_assert_eq(c.nprotected_paths, CONFIG_PROTECTED_MAX);
+    cr_assert_eq(CONFIG_PROTECTED_MAX, 16);
+    cr_assert_str_eq(c.protected_paths[15], "p15/");
+    config_clear(&c);
+    sprintf(text + len, ", \"p16\"]}");
+    assert_roots_refused(text, "protected_paths", "at most 16");
+
+    /* 255 bytes accepted, 256 refused (with or without the trailing '/') */
+    memset(name, 'n', 255);
+    name[255] = '\0';
+    snprintf(text, sizeof(text), "{\"protected_paths\": [\"%s\"]}", name);
+    load_ok(text, &c);
+    cr_assert_eq(strlen(c.protected_paths[0]), 255);
+    config_clear(&c);
+    name[254] = '/';
+    snprintf(text, sizeof(text), "{\"protected_paths\": [\"%s\"]}", name);
+    load_ok(text, &c);
+    cr_assert_str_eq(c.protected_paths[0], name);
+    config_clear(&c);
+    name[254] = 'n';
+    name[255] = 'n';
+    name[256] = '\0';
+    snprintf(text, sizeof(text), "{\"protected_paths\": [\"%s\"]}", name);
+    assert_roots_refused(text, "protected_paths[0]", "1 to 255");
 }

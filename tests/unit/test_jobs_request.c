@@ -72,7 +72,8 @@ static const struct bad bad_cases[] = {
     {"{\"command\": [\"ls\"], \"labels\": {\"a:b\": \"x\"}}", "labels.a:b"},
     {"{\"command\": [\"ls\"], \"labels\": {\"\": \"x\"}}", "labels."},
     {"{\"command\": [\"ls\"], \"labels\": {\"k\": 1}}", "labels.k"},
-    {"{\"command\": [\"ls\"], \"workspace\": \"w_1\"}", "workspace"},
+    {"{\"command\": [\"ls\"], \"workspace\": 5}", "workspace"},
+    {"{\"command\": [\"ls\"], \"workspace\": \"\"}", "workspace"},
 };
 
 Test(jobs_request, refusals_name_the_field)

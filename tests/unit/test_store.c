@@ -921,3 +921,467 @@ Test(store, directory_as_path)
     cr_assert_eq(store_open(NULL, &s, &err), -EINVAL);
     cr_assert_neq(err.message[0], '\0');
 }
+
+/* ---- workspace rows ---- */
+
+/* A workspace row; host_path NULL for a managed one. */
+static struct store_ws
+ws_make(const char *id, const char *labels, const char *host_path, int64_t created_ms)
+{
+    struct store_ws w;
+
+    memset(&w, 0, sizeof(w));
+    cr_assert_eq(str_copy(w.id, sizeof(w.id), id), 0);
+    w.labels_json = dup_or_null(labels);
+    w.host_path = dup_or_null(host_path);
+    w.owner_uid = w.owner_gid = -1;
+    w.created_ms = w.last_used_ms = created_ms;
+    return w;
+}
+
+static void
+ws_insert_ok(struct store *s, const char *id, const char *labels, const char *host_path,
+             int64_t created_ms)
+{
+    struct store_ws w = ws_make(id, labels, host_path, created_ms);
+    int r = store_ws_insert(s, &w);
+
+    cr_assert_eq(r, 0, "ws insert %s: %d", id, r);
+    store_ws_clear(&w);
+}
+
+static void
+assert_ws_eq(const struct store_ws *a, const struct store_ws *b)
+{
+    cr_assert_str_eq(a->id, b->id);
+    assert_str_or_null(a->labels_json, b->labels_json, "labels_json");
+    assert_str_or_null(a->host_path, b->host_path, "host_path");
+    cr_assert_eq(a->owner_uid, b->owner_uid);
+    cr_assert_eq(a->owner_gid, b->owner_gid);
+    cr_assert_eq(a->dev, b->dev);
+    cr_assert_eq(a->ino, b->ino);
+    cr_assert_eq(a->disk_mb, b->disk_mb);
+    cr_assert_eq(a->created_ms, b->created_ms);
+    cr_assert_eq(a->last_used_ms, b->last_used_ms);
+    cr_assert_eq(a->jobs_total, b->jobs_total);
+}
+
+static void
+assert_ws_ids(const struct store_ws *rows, size_t n, const char *const *want, size_t n_want)
+{
+    cr_assert_eq(n, n_want, "%zu rows, want %zu", n, n_want);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_str_eq(rows[i].id, want[i], "row %zu", i);
+}
+
+static void
+assert_ws_list(struct store *s, const char *key, const char *value, size_t limit,
+               const char *const *want, size_t n_want)
+{
+    struct store_ws *rows = NULL;
+    size_t n = 99;
+    int r = store_ws_list(s, key, value, limit, &rows, &n);
+
+    cr_assert_eq(r, 0, "ws list: %d", r);
+    assert_ws_ids(rows, n, want, n_want);
+    if (n == 0)
+        cr_assert_null(rows);
+    store_ws_list_free(rows, n);
+}
+
+static int64_t
+ws_count(struct store *s)
+{
+    int64_t n = -1;
+
+    cr_assert_eq(store_ws_count(s, &n), 0);
+    return n;
+}
+
+Test(store, ws_roundtrip_every_field)
+{
+    struct store *s = open_ok();
+    struct store_ws w =
+        ws_make("w_adopted", "{\"team\":\"a\",\"k\":\"v\"}", "/srv/agents/repo", 1700000000123);
+    struct store_ws m = ws_make("w_managed", "{}", NULL, 1700000000456);
+    struct store_ws got;
+
+    w.owner_uid = 1234;
+    w.owner_gid = 5678;
+    w.dev = 0x10302;
+    w.ino = 9007199254740993LL; /* past a double's precision */
+    w.disk_mb = 0;
+    w.last_used_ms = 1700000009999;
+    w.jobs_total = 7;
+    m.disk_mb = 1024;
+    cr_assert_eq(store_ws_insert(s, &w), 0);
+    cr_assert_eq(store_ws_insert(s, &m), 0);
+
+    cr_assert_eq(store_ws_get(s, "w_adopted", &got), 0);
+    assert_ws_eq(&got, &w);
+    store_ws_clear(&got);
+    cr_assert_null(got.labels_json);
+    cr_assert_null(got.host_path);
+    cr_assert_eq(store_ws_get(s, "w_managed", &got), 0);
+    assert_ws_eq(&got, &m);
+    cr_assert_null(got.host_path, "a managed workspace has no host_path");
+    store_ws_clear(&got);
+    store_ws_clear(NULL);
+    store_ws_list_free(NULL, 0);
+
+    /* kept across a reopen */
+    store_close(s);
+    s = open_ok();
+    cr_assert_eq(store_ws_get(s, "w_adopted", &got), 0);
+    assert_ws_eq(&got, &w);
+    store_ws_clear(&got);
+    store_ws_clear(&w);
+    store_ws_clear(&m);
+    store_close(s);
+}
+
+Test(store, ws_duplicates_eexist)
+{
+    struct store *s = open_ok();
+    struct store_ws got;
+
+    ws_insert_ok(s, "w1", "{}", "/srv/agents/repo", 1000);
+    /* the same id again */
+    {
+        struct store_ws w = ws_make("w1", "{}", NULL, 2000);
+        cr_assert_eq(store_ws_insert(s, &w), -EEXIST);
+        store_ws_clear(&w);
+    }
+    /* a second adoption of the same path, under another id */
+    {
+        struct store_ws w = ws_make("w2", "{\"x\":\"y\"}", "/srv/agents/repo", 2000);
+        cr_assert_eq(store_ws_insert(s, &w), -EEXIST);
+        store_ws_clear(&w);
+    }
+    cr_assert_eq(store_ws_get(s, "w2", &got), -ENOENT, "the refused row was not written");
+    /* paths are compared as given: another spelling is another row (callers resolve first) */
+    ws_insert_ok(s, "w3", "{}", "/srv/agents/repo2", 3000);
+    /* any number of managed workspaces (host_path NULL is not a duplicate) */
+    ws_insert_ok(s, "m1", "{}", NULL, 4000);
+    ws_insert_ok(s, "m2", "{}", NULL, 5000);
+    ws_insert_ok(s, "m3", "{}", NULL, 6000);
+    cr_assert_eq(ws_count(s), 5);
+
+    /* once forgotten, the path may be adopted again */
+    cr_assert_eq(store_ws_delete(s, "w1"), 0);
+    ws_insert_ok(s, "w4", "{}", "/srv/agents/repo", 7000);
+    cr_assert_eq(ws_count(s), 5);
+    store_close(s);
+}
+
+Test(store, ws_get_delete_missing)
+{
+    struct store *s = open_ok();
+    struct store_ws got;
+
+    cr_assert_eq(store_ws_get(s, "w_nope", &got), -ENOENT);
+    cr_assert_eq(store_ws_delete(s, "w_nope"), -ENOENT);
+    cr_assert_eq(store_ws_touch(s, "w_nope", 5, 1), -ENOENT);
+    ws_insert_ok(s, "w1", "{}", NULL, 1000);
+    cr_assert_eq(store_ws_delete(s, "w1"), 0);
+    cr_assert_eq(store_ws_delete(s, "w1"), -ENOENT);
+    cr_assert_eq(store_ws_get(s, "w1", &got), -ENOENT);
+    cr_assert_eq(ws_count(s), 0);
+    store_close(s);
+}
+
+/* last_used_ms only moves forward (two threads may touch out of order); jobs accumulate. */
+Test(store, ws_touch_is_monotonic_and_counts_jobs)
+{
+    struct store *s = open_ok();
+    struct store_ws got;
+
+    ws_insert_ok(s, "w1", "{}", NULL, 1000);
+    cr_assert_eq(store_ws_touch(s, "w1", 2000, 1), 0);
+    cr_assert_eq(store_ws_get(s, "w1", &got), 0);
+    cr_assert_eq(got.last_used_ms, 2000);
+    cr_assert_eq(got.jobs_total, 1);
+    cr_assert_eq(got.created_ms, 1000, "created_ms never moves");
+    store_ws_clear(&got);
+
+    cr_assert_eq(store_ws_touch(s, "w1", 1500, 1), 0); /* older: kept at 2000 */
+    cr_assert_eq(store_ws_get(s, "w1", &got), 0);
+    cr_assert_eq(got.last_used_ms, 2000);
+    cr_assert_eq(got.jobs_total, 2);
+    store_ws_clear(&got);
+
+    cr_assert_eq(store_ws_touch(s, "w1", 2000, 0), 0); /* same time, a file op */
+    cr_assert_eq(store_ws_touch(s, "w1", 3000, 0), 0);
+    cr_assert_eq(store_ws_get(s, "w1", &got), 0);
+    cr_assert_eq(got.last_used_ms, 3000);
+    cr_assert_eq(got.jobs_total, 2);
+    store_ws_clear(&got);
+    store_close(s);
+}
+
+Test(store, ws_list_newest_first_labels_limit)
+{
+    struct store *s = open_ok();
+    struct store_ws *rows = NULL;
+    size_t n = 0;
+
+    assert_ws_list(s, NULL, NULL, 10, NULL, 0);
+    /* inserted out of created_ms order: the list follows insertion (newest row first) */
+    ws_insert_ok(s, "w1", "{\"env\":\"prod\",\"team\":\"a\"}", NULL, 3000);
+    ws_insert_ok(s, "w2", "{\"env\":\"dev\"}", "/srv/x", 1000);
+    ws_insert_ok(s, "w3", "{\"env\":\"prod\",\"$.env\":\"q\"}", NULL, 2000);
+    ws_insert_ok(s, "w4", "{}", NULL, 4000);
+
+    assert_ws_list(s, NULL, NULL, 10, (const char *const[]){"w4", "w3", "w2", "w1"}, 4);
+    assert_ws_list(s, NULL, NULL, 2, (const char *const[]){"w4", "w3"}, 2);
+    assert_ws_list(s, NULL, NULL, 1, (const char *const[]){"w4"}, 1);
+    assert_ws_list(s, "env", "prod", 10, (const char *const[]){"w3", "w1"}, 2);
+    assert_ws_list(s, "env", "prod", 1, (const char *const[]){"w3"}, 1);
+    assert_ws_list(s, "env", "dev", 10, (const char *const[]){"w2"}, 1);
+    assert_ws_list(s, "team", "a", 10, (const char *const[]){"w1"}, 1);
+    assert_ws_list(s, "env", "staging", 10, NULL, 0);
+    assert_ws_list(s, "$.env", "q", 10, (const char *const[]){"w3"}, 1);
+    assert_ws_list(s, "' OR 1=1 --", "x", 10, NULL, 0);
+    assert_ws_list(s, "", "", 10, NULL, 0);
+
+    /* a deleted row leaves the list */
+    cr_assert_eq(store_ws_delete(s, "w3"), 0);
+    assert_ws_list(s, "env", "prod", 10, (const char *const[]){"w1"}, 1);
+
+    /* bad arguments */
+    cr_assert_eq(store_ws_list(s, NULL, NULL, 0, &rows, &n), -EINVAL);
+    cr_assert_eq(store_ws_list(s, NULL, NULL, STORE_LIST_MAX + 1, &rows, &n), -EINVAL);
+    cr_assert_eq(store_ws_list(s, "env", NULL, 10, &rows, &n), -EINVAL, "key without a value");
+    cr_assert_eq(store_ws_list(NULL, NULL, NULL, 10, &rows, &n), -EINVAL);
+    cr_assert_eq(store_ws_list(s, NULL, NULL, 10, NULL, &n), -EINVAL);
+    cr_assert_eq(store_ws_list(s, NULL, NULL, 10, &rows, NULL), -EINVAL);
+    store_close(s);
+}
+
+Test(store, ws_list_limit_max)
+{
+    struct store *s = open_ok();
+    struct store_ws *rows = NULL;
+    char id[STORE_ID_MAX];
+    size_t n = 0;
+
+    cr_assert_eq(store_ws_count(s, &(int64_t){0}), 0);
+    for (int i = 0; i < STORE_LIST_MAX + 5; i++) {
+        str_printf(id, sizeof(id), "w_%04d", i);
+        ws_insert_ok(s, id, "{}", NULL, i);
+    }
+    cr_assert_eq(ws_count(s), STORE_LIST_MAX + 5);
+    cr_assert_eq(store_ws_list(s, NULL, NULL, STORE_LIST_MAX, &rows, &n), 0);
+    cr_assert_eq(n, STORE_LIST_MAX);
+    str_printf(id, sizeof(id), "w_%04d", STORE_LIST_MAX + 4);
+    cr_assert_str_eq(rows[0].id, id);
+    cr_assert_str_eq(rows[n - 1].id, "w_0005");
+    store_ws_list_free(rows, n);
+    store_close(s);
+}
+
+Test(store, ws_idle_oldest_first)
+{
+    struct store *s = open_ok();
+    struct store_ws *rows = NULL;
+    size_t n = 0;
+
+    ws_insert_ok(s, "w100", "{}", NULL, 100);
+    ws_insert_ok(s, "w300", "{}", "/srv/a", 300);
+    ws_insert_ok(s, "w200", "{}", NULL, 200);
+
+    cr_assert_eq(store_ws_idle(s, 250, &rows, &n), 0);
+    assert_ws_ids(rows, n, (const char *const[]){"w100", "w200"}, 2);
+    store_ws_list_free(rows, n);
+
+    /* strictly before: a row used exactly at the bound is not idle */
+    cr_assert_eq(store_ws_idle(s, 100, &rows, &n), 0);
+    assert_ws_ids(rows, n, NULL, 0);
+    cr_assert_null(rows);
+    cr_assert_eq(store_ws_idle(s, 101, &rows, &n), 0);
+    assert_ws_ids(rows, n, (const char *const[]){"w100"}, 1);
+    store_ws_list_free(rows, n);
+
+    /* a touch makes a row young again */
+    cr_assert_eq(store_ws_touch(s, "w100", 1000, 1), 0);
+    cr_assert_eq(store_ws_idle(s, 1001, &rows, &n), 0);
+    assert_ws_ids(rows, n, (const char *const[]){"w200", "w300", "w100"}, 3);
+    store_ws_list_free(rows, n);
+
+    cr_assert_eq(store_ws_idle(NULL, 1, &rows, &n), -EINVAL);
+    cr_assert_eq(store_ws_idle(s, 1, NULL, &n), -EINVAL);
+    store_close(s);
+}
+
+Test(store, ws_count_and_invalid_arguments)
+{
+    struct store *s = open_ok();
+    struct store_ws w = ws_make("w_bad", "{not json", NULL, 1);
+    struct store_ws got;
+    int64_t n;
+
+    cr_assert_eq(ws_count(s), 0);
+    cr_assert_eq(store_ws_insert(s, &w), -EINVAL, "labels_json must be JSON");
+    free(w.labels_json);
+    w.labels_json = NULL;
+    cr_assert_eq(store_ws_insert(s, &w), -EINVAL, "labels_json is required");
+    w.labels_json = dup_or_null("{}");
+    memset(w.id, 'x', sizeof(w.id)); /* not NUL-terminated */
+    cr_assert_eq(store_ws_insert(s, &w), -EINVAL);
+    w.id[0] = '\0';
+    cr_assert_eq(store_ws_insert(s, &w), -EINVAL);
+    cr_assert_eq(store_ws_insert(NULL, &w), -EINVAL);
+    cr_assert_eq(store_ws_insert(s, NULL), -EINVAL);
+    cr_assert_eq(store_ws_get(s, NULL, &got), -EINVAL);
+    cr_assert_eq(store_ws_get(s, "w", NULL), -EINVAL);
+    cr_assert_eq(store_ws_delete(s, NULL), -EINVAL);
+    cr_assert_eq(store_ws_touch(NULL, "w", 1, 1), -EINVAL);
+    cr_assert_eq(store_ws_count(NULL, &n), -EINVAL);
+    cr_assert_eq(store_ws_count(s, NULL), -EINVAL);
+    cr_assert_eq(ws_count(s), 0, "nothing was written");
+
+    ws_insert_ok(s, "w1", "{}", NULL, 1);
+    ws_insert_ok(s, "w2", "{}", NULL, 2);
+    cr_assert_eq(ws_count(s), 2);
+    cr_assert_eq(store_ws_delete(s, "w1"), 0);
+    cr_assert_eq(ws_count(s), 1);
+    store_ws_clear(&w);
+    store_close(s);
+}
+
+/* ---- migration: a database written at schema 1 (before workspaces) ---- */
+
+/* migrations[0] of daemon/store.c, copied as released: a released step never changes, so this
+ * text is what an Airlock of schema 1 left on disk. */
+static const char schema_1_sql[] =
+    "PRAGMA application_id = 1095912523;"
+    "CREATE TABLE jobs ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " id TEXT UNIQUE NOT NULL,"
+    " status TEXT NOT NULL,"
+    " policy TEXT,"
+    " command_json TEXT CHECK (command_json IS NULL OR json_valid(command_json)),"
+    " labels_json TEXT CHECK (labels_json IS NULL OR json_valid(labels_json)),"
+    " reason TEXT,"
+    " workspace TEXT,"
+    " spec_json TEXT CHECK (spec_json IS NULL OR json_valid(spec_json)),"
+    " exit_code INTEGER,"
+    " signal INTEGER,"
+    " created_ms INTEGER NOT NULL DEFAULT 0,"
+    " started_ms INTEGER NOT NULL DEFAULT 0,"
+    " finished_ms INTEGER NOT NULL DEFAULT 0,"
+    " cpu_ms INTEGER NOT NULL DEFAULT 0,"
+    " max_rss_kb INTEGER NOT NULL DEFAULT 0,"
+    " egress_allowed INTEGER NOT NULL DEFAULT 0,"
+    " egress_denied INTEGER NOT NULL DEFAULT 0,"
+    " stdout_bytes INTEGER NOT NULL DEFAULT 0,"
+    " stderr_bytes INTEGER NOT NULL DEFAULT 0,"
+    " stdout_truncated INTEGER NOT NULL DEFAULT 0,"
+    " stderr_truncated INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX jobs_status_seq ON jobs (status, seq);"
+    "CREATE TABLE egress ("
+    " id INTEGER PRIMARY KEY,"
+    " job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
+    " time_ms INTEGER NOT NULL,"
+    " method TEXT,"
+    " scheme TEXT,"
+    " host TEXT,"
+    " port INTEGER NOT NULL,"
+    " path TEXT,"
+    " decision TEXT NOT NULL,"
+    " rule TEXT,"
+    " reason TEXT,"
+    " status INTEGER NOT NULL,"
+    " bytes_up INTEGER NOT NULL,"
+    " bytes_down INTEGER NOT NULL,"
+    " duration_ms INTEGER NOT NULL);"
+    "CREATE INDEX egress_job_id ON egress (job_id, id);"
+    "PRAGMA user_version = 1;";
+
+Test(store, migrates_schema_1_to_2)
+{
+    struct store *s;
+    struct store_job got;
+    struct store_egress *ev = NULL;
+    size_t n = 0;
+
+    sql_exec(db_path, schema_1_sql);
+    sql_exec(db_path,
+             "INSERT INTO jobs (id, status, policy, command_json, labels_json, exit_code,"
+             " created_ms, finished_ms, stdout_bytes)"
+             " VALUES ('j_old', 'succeeded', 'default', '[\"echo\",\"hi\"]', '{\"k\":\"v\"}',"
+             " 0, 1111, 2222, 3);"
+             "INSERT INTO egress (job_id, time_ms, method, scheme, host, port, path, decision,"
+             " status, bytes_up, bytes_down, duration_ms)"
+             " VALUES ('j_old', 1500, 'GET', 'https', 'example.com', 443, '/', 'allow', 200,"
+             " 1, 2, 3);");
+    cr_assert_eq(sql_count(db_path, "PRAGMA user_version"), 1);
+    cr_assert_eq(sql_count(db_path, "SELECT count(*) FROM sqlite_master WHERE name = 'workspaces'"),
+                 0);
+
+    s = open_ok();
+    cr_assert_eq(store_schema_version(s), STORE_SCHEMA_VERSION);
+    cr_assert_eq(STORE_SCHEMA_VERSION, 2);
+
+    /* the job and its egress are kept as they were */
+    cr_assert_eq(store_job_get(s, "j_old", &got), 0);
+    cr_assert_str_eq(got.status, "succeeded");
+    cr_assert_str_eq(got.policy, "default");
+    cr_assert_str_eq(got.command_json, "[\"echo\",\"hi\"]");
+    cr_assert_str_eq(got.labels_json, "{\"k\":\"v\"}");
+    cr_assert_null(got.workspace, "an old job ran in its own workspace");
+    cr_assert(got.has_exit_code);
+    cr_assert_eq(got.exit_code, 0);
+    cr_assert_eq(got.created_ms, 1111);
+    cr_assert_eq(got.finished_ms, 2222);
+    cr_assert_eq(got.stdout_bytes, 3);
+    store_job_clear(&got);
+    cr_assert_eq(store_egress_list(s, "j_old", 0, 10, &ev, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(ev[0].host, "example.com");
+    store_egress_free(ev, n);
+
+    /* an empty workspaces table, usable at once */
+    cr_assert_eq(ws_count(s), 0);
+    assert_ws_list(s, NULL, NULL, 10, NULL, 0);
+    ws_insert_ok(s, "w1", "{}", "/srv/x", 5);
+    cr_assert_eq(ws_count(s), 1);
+    /* new jobs may name a workspace */
+    {
+        struct store_job j = job_make("j_new", "queued", "{}");
+        j.workspace = dup_or_null("w1");
+        cr_assert_eq(store_job_insert(s, &j), 0);
+        store_job_clear(&j);
+    }
+    store_close(s);
+
+    cr_assert_eq(sql_count(db_path, "PRAGMA user_version"), 2);
+    cr_assert_eq(sql_count(db_path, "PRAGMA application_id"), 1095912523);
+    cr_assert_eq(sql_count(db_path, "SELECT count(*) FROM sqlite_master"
+                                    " WHERE type = 'table' AND name = 'workspaces'"),
+                 1);
+    cr_assert_eq(sql_count(db_path, "SELECT count(*) FROM sqlite_master"
+                                    " WHERE type = 'index' AND name = 'jobs_workspace'"),
+                 1);
+    cr_assert_eq(sql_count(db_path, "SELECT count(*) FROM jobs"), 2);
+
+    /* and a second open finds nothing left to do */
+    s = open_ok();
+    cr_assert_eq(ws_count(s), 1);
+    cr_assert_eq(store_job_get(s, "j_old", &got), 0);
+    store_job_clear(&got);
+    store_close(s);
+    cr_assert_eq(sql_count(db_path, "PRAGMA user_version"), 2);
+}
+
+/* A fresh database is created straight at the current schema, workspaces table included. */
+Test(store, fresh_database_has_workspaces)
+{
+    struct store *s = open_ok();
+
+    cr_assert_eq(ws_count(s), 0);
+    store_close(s);
+    cr_assert_eq(sql_count(db_path, "SELECT count(*) FROM sqlite_master"
+                                    " WHERE type = 'table' AND name = 'workspaces'"),
+                 1);
+}

@@ -392,3 +392,171 @@ Test(util, time_now_is_plausible)
     cr_assert_eq(buf[10], 'T');
     cr_assert_eq(buf[23], 'Z');
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * path_rel_valid: the gate for every path a request names inside a workspace. Each row is
+ * checked with allow_ctl false and true; only the control-byte rows differ between the two.
+ */
+
+static const struct {
+    const char *p;
+    bool want;     /* allow_ctl false */
+    bool want_ctl; /* allow_ctl true */
+} rel_cases[] = {
+    /* absolute, empty */
+    {"", false, false},
+    {"/", false, false},
+    {"//", false, false},
+    {"/etc", false, false},
+    {"/etc/passwd", false, false},
+    /* ".", ".." and empty segments anywhere */
+    {".", false, false},
+    {"..", false, false},
+    {"./a", false, false},
+    {"a/.", false, false},
+    {"a/./b", false, false},
+    {"../a", false, false},
+    {"a/..", false, false},
+    {"a/../b", false, false},
+    {"a/b/../../..", false, false},
+    {"a//b", false, false},
+    {"a///b", false, false},
+    /* a trailing '/' (the API strips the one it allows before asking) */
+    {"a/", false, false},
+    {"a/b/", false, false},
+    {"a//", false, false},
+    {"./", false, false},
+    {"../", false, false},
+    /* names that only look like dots are plain names */
+    {"...", true, true},
+    {"....", true, true},
+    {"..a", true, true},
+    {"a..", true, true},
+    {".a.", true, true},
+    {".hidden", true, true},
+    {".git/config", true, true},
+    {"a/.../b", true, true},
+    {"a/..b/c..", true, true},
+    /* ordinary paths */
+    {"a", true, true},
+    {"a/b", true, true},
+    {"src/main.c", true, true},
+    {" ", true, true},
+    {"a b/c d", true, true},
+    {"-", true, true},
+    {"~", true, true},
+    {"*?[]", true, true},
+    /* a backslash is a plain name byte on Linux, not a separator */
+    {"\\", true, true},
+    {"a\\b", true, true},
+    {"..\\..\\etc", true, true},
+    {"\\..", true, true},
+    {"C:\\x", true, true},
+    /* unicode and other bytes >= 0x80 (names are bytes, not text) */
+    {"h\xc3\xa9llo", true, true},
+    {"\xe6\x97\xa5\xe6\x9c\xac/\xe8\xaa\x9e.txt", true, true},
+    {"\xf0\x9f\x98\x80", true, true},
+    {"\xff\xfe", true, true},
+    {"a\x80/b\xc0", true, true},
+    /* control bytes: refused unless allow_ctl */
+    {"a\nb", false, true},
+    {"\n", false, true},
+    {"a\tb", false, true},
+    {"a\rb", false, true},
+    {"a\x01", false, true},
+    {"\x1f", false, true},
+    {"a\x7f", false, true},
+    {"\x7f", false, true},
+    {"dir/new\nline", false, true},
+    {"\x1b[31m", false, true},
+    /* allow_ctl relaxes nothing else */
+    {"a\n/../b", false, false},
+    {"\n/", false, false},
+    {"/\n", false, false},
+    {"a//\t", false, false},
+};
+
+Test(util, path_rel_valid_table)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(rel_cases); i++) {
+        const char *p = rel_cases[i].p;
+
+        cr_expect_eq(path_rel_valid(p, 4096, false), rel_cases[i].want,
+                     "row %zu \"%s\" (allow_ctl false): want %d", i, p, rel_cases[i].want);
+        cr_expect_eq(path_rel_valid(p, 4096, true), rel_cases[i].want_ctl,
+                     "row %zu \"%s\" (allow_ctl true): want %d", i, p, rel_cases[i].want_ctl);
+    }
+}
+
+Test(util, path_rel_valid_length_bounds)
+{
+    char buf[4100];
+
+    cr_assert(path_rel_valid("abcd", 4, false), "exactly max bytes");
+    cr_assert_not(path_rel_valid("abcde", 4, false), "max + 1 bytes");
+    cr_assert(path_rel_valid("a/bc", 4, false), "exactly max with a separator");
+    cr_assert_not(path_rel_valid("a/bcd", 4, false));
+    cr_assert(path_rel_valid("a", 1, false));
+    cr_assert_not(path_rel_valid("ab", 1, false));
+    cr_assert_not(path_rel_valid("a", 0, false), "max 0 admits nothing");
+    cr_assert_not(path_rel_valid("", 0, false));
+
+    /* The length counts bytes, not characters: "é" is two. */
+    cr_assert(path_rel_valid("\xc3\xa9", 2, false));
+    cr_assert_not(path_rel_valid("\xc3\xa9", 1, false));
+
+    /* At the workspaces' own bound. */
+    memset(buf, 'x', 4096);
+    buf[4096] = '\0';
+    cr_assert(path_rel_valid(buf, 4096, false), "4096 bytes at max 4096");
+    buf[4096] = 'x';
+    buf[4097] = '\0';
+    cr_assert_not(path_rel_valid(buf, 4096, false), "4097 bytes at max 4096");
+    cr_assert_not(path_rel_valid(buf, 4096, true), "allow_ctl does not relax the length");
+}
+
+/* "a/a/a/.../a": 2048 segments of one byte; a bad segment at the very end or the very start is
+ * still found, and the walk does not depend on depth. */
+Test(util, path_rel_valid_very_deep)
+{
+    enum { DEPTH = 2048 };
+    char buf[2 * DEPTH + 8];
+    size_t len = 0;
+
+    for (size_t i = 0; i < DEPTH; i++) {
+        buf[len++] = 'a';
+        buf[len++] = '/';
+    }
+    buf[--len] = '\0'; /* drop the last '/' */
+    cr_assert_eq(strlen(buf), 2 * DEPTH - 1);
+    cr_assert(path_rel_valid(buf, sizeof(buf), false));
+    cr_assert_not(path_rel_valid(buf, len - 1, false), "one byte over max");
+
+    /* a trailing '/' */
+    buf[len] = '/';
+    buf[len + 1] = '\0';
+    cr_assert_not(path_rel_valid(buf, sizeof(buf), false));
+    /* ".." as the last segment */
+    buf[len + 1] = '.';
+    buf[len + 2] = '.';
+    buf[len + 3] = '\0';
+    cr_assert_not(path_rel_valid(buf, sizeof(buf), false));
+    /* "." as the last segment */
+    buf[len + 2] = '\0';
+    cr_assert_not(path_rel_valid(buf, sizeof(buf), false));
+    /* "..." as the last segment is a name */
+    buf[len + 2] = '.';
+    buf[len + 3] = '.';
+    buf[len + 4] = '\0';
+    cr_assert(path_rel_valid(buf, sizeof(buf), false));
+    /* an empty segment deep in the middle */
+    buf[len + 1] = '\0';
+    buf[len] = '\0';
+    buf[DEPTH] = '/'; /* "a/a/.../a//a/..." : position DEPTH held an 'a' (even index) */
+    cr_assert_eq(buf[DEPTH - 1], '/');
+    cr_assert_not(path_rel_valid(buf, sizeof(buf), false));
+    /* a control byte deep in the middle */
+    buf[DEPTH] = '\n';
+    cr_assert_not(path_rel_valid(buf, sizeof(buf), false));
+    cr_assert(path_rel_valid(buf, sizeof(buf), true));
+}
