@@ -31,6 +31,8 @@ static const struct api_route routes[] = {
     {"GET", "/v1/jobs/{}/stdout", api_jobs_stdout, true, false},
     {"GET", "/v1/jobs/{}/stderr", api_jobs_stderr, true, false},
     {"GET", "/v1/jobs/{}/egress", api_jobs_egress, true, false},
+    {"GET", "/v1/jobs/{}/files", api_jobs_file, true, false},
+    {"GET", "/v1/jobs/{}/files/", api_jobs_file, true, false},
     {"GET", "/v1/jobs/{}/files/{*}", api_jobs_file, true, false},
     {"POST", "/v1/workspaces", api_workspaces_create, true, true},
     {"GET", "/v1/workspaces", api_workspaces_list, true, false},

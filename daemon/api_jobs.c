@@ -437,10 +437,24 @@ api_jobs_stderr(struct api_request *req)
 enum MHD_Result
 api_jobs_file(struct api_request *req)
 {
-    bool is_dir = false;
-    int fd = -1;
-    int r = jobs_file_open(req->api->deps.jobs, req->params[0], req->params[1], &fd, &is_dir);
+    char path[WS_PATH_MAX + 2];
+    const char *p = req->params[1] ? req->params[1] : "";
+    size_t len = strlen(p);
+    bool want_dir = len > 0 && p[len - 1] == '/', is_dir = false;
+    int fd = -1, r;
 
+    /* "dir/" names a directory (listed); "" the workspace itself. */
+    if (str_copy(path, sizeof(path), p) < 0 || (want_dir && len == 1))
+        r = -EINVAL;
+    else {
+        if (want_dir)
+            path[len - 1] = '\0';
+        r = jobs_file_open(req->api->deps.jobs, req->params[0], path, &fd, &is_dir);
+    }
+    if (r == 0 && want_dir && !is_dir) {
+        close(fd);
+        return api_reply_error(req, 400, "bad_request", "%.200s: not a directory", path);
+    }
     switch (r) {
     case 0:
         return api_reply_file(req, fd, is_dir);
@@ -448,28 +462,28 @@ api_jobs_file(struct api_request *req)
         if (jobs_exists(req->api->deps.jobs, req->params[0]) < 0)
             return reply_errno(req, r, req->params[0]);
         return api_reply_error(req, 404, "not_found", "%.200s: no such file in job %s's workspace",
-                               req->params[1], req->params[0]);
+                               p, req->params[0]);
     case -EINVAL:
         return api_reply_error(req, 400, "bad_request",
                                "path: \"%.200s\" must be a relative path inside the workspace, "
                                "without \"..\"",
-                               req->params[1]);
+                               p);
     case -ELOOP:
     case -EXDEV:
         return api_reply_error(req, 403, "forbidden",
                                "%.200s: leads through a symlink or out of the workspace; "
                                "refused",
-                               req->params[1]);
+                               p);
     case -EMLINK:
         return api_reply_error(req, 403, "forbidden",
                                "%.200s: has other hard links (it may be a link to a file "
                                "outside the workspace); refused",
-                               req->params[1]);
+                               p);
     case -ENXIO:
         return api_reply_error(req, 400, "bad_request", "%.200s: not a regular file or a directory",
-                               req->params[1]);
+                               p);
     default:
-        return reply_errno(req, r, req->params[1]);
+        return reply_errno(req, r, p);
     }
 }
 

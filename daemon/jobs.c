@@ -912,7 +912,6 @@ jobs_submit(struct jobs *j, const struct job_request *req, char *ret_id, size_t 
             job_free(j, x);
             return -ENOMEM;
         }
-        workspaces_touch(j->d.workspaces, use.id, 1);
         if (check_protected(j, x, req, err) < 0) {
             job_free(j, x);
             return -EINVAL;
@@ -938,6 +937,8 @@ jobs_submit(struct jobs *j, const struct job_request *req, char *ret_id, size_t 
             return err_set(err, -r, "internal", "cannot record the job: %s", strerror(-r));
         return r;
     }
+    if (x->ws.id[0])
+        workspaces_touch(j->d.workspaces, x->ws.id, 1);
     struct job **tail = &j->active;
     while (*tail)
         tail = &(*tail)->next;

@@ -12,6 +12,7 @@
 
 #include <linux/personality.h>
 #include <linux/seccomp.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
@@ -244,6 +245,57 @@ ss_add_personality(scmp_filter_ctx ctx, struct err *err)
     return 0;
 }
 
+/* Set-user-ID and set-group-ID bits: a job's files can outlive it on the host (a persistent
+ * workspace, an adopted directory), where a setuid file would run with its owner's rights for
+ * anyone who executes it -- inside, every mount is nosuid, but the host's are not. So no mode
+ * with S_ISUID or S_ISGID is set by chmod, fchmod, fchmodat, or a file creation (open, openat,
+ * creat with O_CREAT or O_TMPFILE). fchmodat2 (Linux 6.6) and openat2 carry the mode where a
+ * filter cannot look (libseccomp 2.5.4 does not know the first; the second passes a struct): they
+ * get ENOSYS, and libc falls back to fchmodat and openat. S_ISGID on a directory is left alone
+ * (mkdir): it only makes new files inherit the directory's group. */
+#ifndef __NR_fchmodat2
+#define __NR_fchmodat2 452
+#endif
+static int
+ss_add_setid(scmp_filter_ctx ctx, struct err *err)
+{
+    const uint32_t act = SCMP_ACT_ERRNO(EPERM);
+    struct scmp_arg_cmp m1[] = {SCMP_A1(SCMP_CMP_MASKED_EQ, S_ISUID, S_ISUID),
+                                SCMP_A1(SCMP_CMP_MASKED_EQ, S_ISGID, S_ISGID)};
+    struct scmp_arg_cmp m2[] = {SCMP_A2(SCMP_CMP_MASKED_EQ, S_ISUID, S_ISUID),
+                                SCMP_A2(SCMP_CMP_MASKED_EQ, S_ISGID, S_ISGID)};
+    struct scmp_arg_cmp m3[] = {SCMP_A3(SCMP_CMP_MASKED_EQ, S_ISUID, S_ISUID),
+                                SCMP_A3(SCMP_CMP_MASKED_EQ, S_ISGID, S_ISGID)};
+    /* The mode of open/openat counts only with O_CREAT or O_TMPFILE (else it is whatever is in
+     * the register); __O_TMPFILE is O_TMPFILE without O_DIRECTORY. */
+    const scmp_datum_t creates[] = {O_CREAT, __O_TMPFILE};
+    int r = 0;
+
+    for (size_t i = 0; i < 2 && r == 0; i++) {
+        r = ss_add(ctx, act, SCMP_SYS(chmod), "chmod", 1, &m1[i], err);
+        if (r == 0)
+            r = ss_add(ctx, act, SCMP_SYS(fchmod), "fchmod", 1, &m1[i], err);
+        if (r == 0)
+            r = ss_add(ctx, act, SCMP_SYS(fchmodat), "fchmodat", 1, &m2[i], err);
+        if (r == 0)
+            r = ss_add(ctx, act, SCMP_SYS(creat), "creat", 1, &m1[i], err);
+        for (size_t c = 0; c < ARRAY_SIZE(creates) && r == 0; c++) {
+            struct scmp_arg_cmp open_cmp[] = {SCMP_A1(SCMP_CMP_MASKED_EQ, creates[c], creates[c]),
+                                              m2[i]};
+            struct scmp_arg_cmp openat_cmp[] = {SCMP_A2(SCMP_CMP_MASKED_EQ, creates[c], creates[c]),
+                                                m3[i]};
+            r = ss_add(ctx, act, SCMP_SYS(open), "open", 2, open_cmp, err);
+            if (r == 0)
+                r = ss_add(ctx, act, SCMP_SYS(openat), "openat", 2, openat_cmp, err);
+        }
+    }
+    if (r == 0)
+        r = ss_add(ctx, SCMP_ACT_ERRNO(ENOSYS), __NR_fchmodat2, "fchmodat2", 0, NULL, err);
+    if (r == 0)
+        r = ss_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(openat2), "openat2", 0, NULL, err);
+    return r;
+}
+
 /* libseccomp 2.5.4 can export only to an fd, so the program goes through a memfd and is read
  * back. The size is checked against what seccomp(2) accepts (BPF_MAXINSNS) before any copy. */
 static int
@@ -326,6 +378,8 @@ sandbox_seccomp_compile(struct sandbox_seccomp *ret, struct err *err)
         r = ss_add_ioctl(ctx, err);
     if (r == 0)
         r = ss_add_personality(ctx, err);
+    if (r == 0)
+        r = ss_add_setid(ctx, err);
     if (r == 0)
         r = ss_export(ctx, ret, err);
     return r;

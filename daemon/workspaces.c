@@ -206,6 +206,30 @@ path_under(const char *path, const char *root)
     return strncmp(path, root, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
+/* One adopted directory inside another would let a job in the outer one rewrite the inner one's
+ * protected paths: refused either way round. */
+static int
+adopted_overlap(struct workspaces *w, const char *real, struct err *err)
+{
+    struct store_ws *rows = NULL;
+    size_t n = 0;
+    int r = store_ws_list(w->store, NULL, NULL, STORE_LIST_MAX, &rows, &n);
+
+    if (r < 0)
+        return err_set(err, -r, "internal", "workspaces: %s", strerror(-r));
+    for (size_t i = 0; i < n && r == 0; i++)
+        if (rows[i].host_path &&
+            (path_under(real, rows[i].host_path) || path_under(rows[i].host_path, real)))
+            r = err_set(err, EEXIST, "conflict",
+                        "host_path: %.200s %s %.200s, adopted already by workspace %s", real,
+                        strcmp(real, rows[i].host_path) == 0  ? "is"
+                        : path_under(real, rows[i].host_path) ? "is inside"
+                                                              : "contains",
+                        rows[i].host_path, rows[i].id);
+    store_ws_list_free(rows, n);
+    return r;
+}
+
 /* Checks a directory to adopt and fills the row's host_path, dev, ino and owner. */
 static int
 adopt_check(struct workspaces *w, const char *host_path, struct store_ws *row, struct err *err)
@@ -214,6 +238,7 @@ adopt_check(struct workspaces *w, const char *host_path, struct store_ws *row, s
     char real[PATH_MAX];
     struct stat st;
     bool under = false;
+    int r;
 
     if (cfg->nworkspace_roots == 0)
         return err_set(err, EINVAL, "bad_request",
@@ -249,6 +274,8 @@ adopt_check(struct workspaces *w, const char *host_path, struct store_ws *row, s
                        "host_path: %.200s belongs to uid %u; a daemon running as uid %u can "
                        "adopt only its own user's directories",
                        real, (unsigned)st.st_uid, (unsigned)geteuid());
+    if ((r = adopted_overlap(w, real, err)) < 0)
+        return r;
     row->host_path = strdup(real);
     if (!row->host_path)
         return -ENOMEM;
@@ -442,7 +469,8 @@ workspaces_delete(struct workspaces *w, const char *id)
 int
 workspaces_acquire(struct workspaces *w, const char *id, struct ws_use *ret, struct err *err)
 {
-    struct store_ws row;
+    struct store_ws row, again;
+    bool gone = false;
     struct ws_user *u;
     int fd, r;
 
@@ -476,11 +504,20 @@ workspaces_acquire(struct workspaces *w, const char *id, struct ws_use *ret, str
     ret->cap_bytes = (uint64_t)row.disk_mb * MIB;
     pthread_mutex_lock(&w->lock);
     u = user_get(w, row.id);
+    /* Looked up again under the lock: a delete that finished since the first look must not
+     * leave a job in a directory that is gone (a delete that starts after this sees jobs). */
+    if (u && !u->deleting && row_get(w, id, &again) == 0)
+        store_ws_clear(&again);
+    else if (u && !u->deleting)
+        u->deleting = true, gone = true;
     if (!u || u->deleting) {
         pthread_mutex_unlock(&w->lock);
         close(fd);
-        r = !u ? -ENOMEM
-               : err_set(err, EINVAL, "bad_request", "workspace: %s is being deleted", row.id);
+        if (gone) {
+            u->deleting = false;
+            user_drop_if_idle(w, u);
+        }
+        r = !u ? -ENOMEM : err_set(err, EINVAL, "bad_request", "workspace: %s was deleted", row.id);
         store_ws_clear(&row);
         return r;
     }

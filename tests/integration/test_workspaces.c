@@ -1729,11 +1729,12 @@ Test(escape, dir_symlink_swap_race)
         usleep(50 * 1000);
     }
     for (long t0 = now_ms(); now_ms() - t0 < 3500; reqs++) {
-        /* 400 "not a directory" can come while race is a link; safety is the point here. */
+        /* 400 "not a directory" can come while race is a link (PUT and DELETE): the point
+         * here is that nothing lands outside. */
         try_req("PUT", fpath(e.id, "race/pwn.txt"), "PWNED", WANT(200, 201, 400, 403, 404, 409));
         try_req("GET", fpath(e.id, "race/victim.txt"), NULL, WANT(403, 404));
         try_req("GET", fpath(e.id, "race/"), NULL, WANT(200, 403, 404));
-        try_req("DELETE", fpath(e.id, "race/bait.txt"), NULL, WANT(200, 403, 404, 409));
+        try_req("DELETE", fpath(e.id, "race/bait.txt"), NULL, WANT(200, 400, 403, 404, 409));
         cr_assert(lexists(bait), "a DELETE during the swaps removed %s (after %d rounds)", bait,
                   reqs);
         snprintf(p, sizeof(p), "%s/pwn.txt", e.outside);
@@ -1896,7 +1897,11 @@ Test(upload, over_the_disk_cap_is_413_and_leaves_nothing)
     const char *none[] = {NULL}, *one[] = {"four.bin", NULL};
     const char *hdrs[] = {NULL, "Expect: 100-continue"};
 
-    for (int variant = 0; variant < 5; variant++) {
+    /* Variant 0 several times: a 413 lost to a reset shows only now and then. The nested ones
+     * last: they may leave the parents they made. */
+    const int variants[] = {0, 1, 2, 0, 0, 0, 0, 3, 4};
+    for (size_t vi = 0; vi < sizeof(variants) / sizeof(variants[0]); vi++) {
+        int variant = variants[vi];
         memset(&g, 0, sizeof(g));
         g.total = 8ULL << 20;
         g.x = 777;
