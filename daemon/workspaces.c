@@ -220,12 +220,14 @@ adopted_overlap(struct workspaces *w, const char *real, struct err *err)
     for (size_t i = 0; i < n && r == 0; i++)
         if (rows[i].host_path &&
             (path_under(real, rows[i].host_path) || path_under(rows[i].host_path, real)))
-            r = err_set(err, EEXIST, "conflict",
-                        "host_path: %.200s %s %.200s, adopted already by workspace %s", real,
-                        strcmp(real, rows[i].host_path) == 0  ? "is"
-                        : path_under(real, rows[i].host_path) ? "is inside"
-                                                              : "contains",
-                        rows[i].host_path, rows[i].id);
+            r = strcmp(real, rows[i].host_path) == 0
+                    ? err_set(err, EEXIST, "conflict",
+                              "host_path: %.200s is adopted already by workspace %s", real,
+                              rows[i].id)
+                    : err_set(err, EEXIST, "conflict",
+                              "host_path: %.200s %s %.200s, adopted already by workspace %s", real,
+                              path_under(real, rows[i].host_path) ? "is inside" : "contains",
+                              rows[i].host_path, rows[i].id);
     store_ws_list_free(rows, n);
     return r;
 }
@@ -437,18 +439,21 @@ forget(struct workspaces *w, const struct store_ws *row, const char *why)
     }
     u->deleting = true; /* acquire refuses it from here on */
     pthread_mutex_unlock(&w->lock);
+    /* The row first: once it is gone the workspace is, whatever is left of its directory. */
     r = store_ws_delete(w->store, row->id);
-    if (r == 0 && !row->host_path && (r = fs_remove_tree(w->dirfd, row->id)) < 0)
-        log_warn("workspace.delete", "workspace %s: cannot remove all of its directory: %s",
-                 row->id, strerror(-r));
-    if (r == 0 || !row->host_path)
+    if (r == 0) {
+        int e = row->host_path ? 0 : fs_remove_tree(w->dirfd, row->id);
+        if (e < 0)
+            log_warn("workspace.delete", "workspace %s: cannot remove all of its directory: %s",
+                     row->id, strerror(-e));
         log_info("workspace.delete", "workspace %s %s (%s)", row->id,
                  row->host_path ? "forgotten; its directory stays" : "removed", why);
+    }
     pthread_mutex_lock(&w->lock);
     u->deleting = false;
     user_drop_if_idle(w, u);
     pthread_mutex_unlock(&w->lock);
-    return r == -ENOENT ? -ENOENT : (r < 0 && row->host_path ? r : 0);
+    return r;
 }
 
 int
