@@ -145,13 +145,14 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-# Benchmarks (never in timed tests): the API under wrk, then the egress proxy beside tinyproxy
-# and squid; results go to docs/performance.md. BENCH=api or BENCH=proxy runs one part. Missing
-# packages are installed; a system squid, tinyproxy or nginx that the install started is stopped
-# (the proxy bench runs its own, on free loopback ports).
+# Benchmarks (never in timed tests): the API under wrk, the egress proxy beside tinyproxy and
+# squid, then workspaces (job starts, uploads beside nginx, followers); results go to
+# docs/performance.md. BENCH=api, BENCH=proxy or BENCH=workspace runs one part. Missing
+# packages are installed; a system squid, tinyproxy or nginx that the install started is
+# stopped (the benches run their own, on free loopback ports).
 bench: $(DAEMON)
-	@case "$(or $(BENCH),all)" in all|api|proxy) ;; \
-	  *) echo "bench: BENCH=$(BENCH): one of api, proxy (or unset for both)" >&2; exit 2;; esac
+	@case "$(or $(BENCH),all)" in all|api|proxy|workspace) ;; \
+	  *) echo "bench: BENCH=$(BENCH): one of api, proxy, workspace (or unset for all three)" >&2; exit 2;; esac
 	@new=""; for p in wrk:wrk bwrap:bubblewrap nginx:nginx-light tinyproxy:tinyproxy squid:squid \
 	                  openssl:openssl; do \
 	  PATH="$$PATH:/usr/sbin:/sbin" command -v $${p%%:*} >/dev/null || new="$$new $${p%%:*}"; \
@@ -165,6 +166,7 @@ bench: $(DAEMON)
 	fi
 	@case "$(or $(BENCH),all)" in all|api) tests/bench/api.sh;; esac
 	@case "$(or $(BENCH),all)" in all|proxy) echo; tests/bench/proxy.sh;; esac
+	@case "$(or $(BENCH),all)" in all|workspace) echo; tests/bench/workspace.sh;; esac
 
 fuzz:
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk fuzz-run
