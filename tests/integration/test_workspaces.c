@@ -433,6 +433,8 @@ sh_as(uid_t uid, gid_t gid, const char *cwd, const char *home, const char *scrip
     return run_as(uid, gid, cwd, home, argv, out);
 }
 
+static void no_setid_files(const char *id, const char *hostdir);
+
 /* ========================================================================================== */
 /* ---- lifecycle ---- */
 
@@ -466,13 +468,10 @@ Test(workspaces, create_get_list_delete)
     cr_expect_eq(jint(o, "jobs_total"), 0, "%s", r.body);
     resp_free(&r);
 
-    /* The managed directory: <state_dir>/workspaces/<id>, owned by job_uid as root. */
+    /* The managed directory: <state_dir>/workspaces/<id>, 0700, owned by job_uid as root. */
     ws_dir(id, dir, sizeof(dir));
     cr_expect(stat(dir, &st) == 0 && S_ISDIR(st.st_mode), "%s is not a directory", dir);
-    /* The spec said 0755; the daemon makes it 0700 like the rest of the state (see the
-     * report): either way only its owner may write. */
-    cr_expect((st.st_mode & 07777) == 0700 || (st.st_mode & 07777) == 0755, "%s has mode %o", dir,
-              st.st_mode & 07777);
+    cr_expect_eq(st.st_mode & 07777, 0700, "%s has mode %o", dir, st.st_mode & 07777);
     if (is_root())
         cr_expect_eq(st.st_uid, 65534, "%s belongs to %u, not job_uid", dir, st.st_uid);
 
@@ -858,6 +857,11 @@ Test(workspaces, upload_run_download)
     r = fget(id, "in/");
     cr_expect_eq(r.status, 404, "in/ after a recursive DELETE: %ld %s", r.status, r.body);
     resp_free(&r);
+    /* "x/" names a directory: on a file it is a 400. */
+    r = fdel(id, "plain.txt/");
+    cr_expect_eq(r.status, 400, "DELETE plain.txt/ (a file): %ld %s", r.status, r.body);
+    resp_free(&r);
+    expect_content(id, "plain.txt", "text");
     free(data);
     free(want);
     free(id);
@@ -1074,14 +1078,36 @@ Test(workspaces, disk_cap_during_a_job)
     json_decref(job);
     free(id);
 
-    /* min(workspace cap, job's disk_mb) */
+    /* In a persistent workspace the job's limits.disk_mb bounds the largest file it writes
+     * (RLIMIT_FSIZE) and its /tmp, not the workspace: a 30 MB file stops at 5 MB, and 8 files of
+     * 4 MB (32 MB in all) fit in the 200 MB workspace. */
     id = ws_new("{\"disk_mb\": 200}", NULL);
     extra = json_pack("{s:{s:i}}", "limits", "disk_mb", 5);
-    job = ws_run(id, "dd if=/dev/zero of=big bs=1M count=30 2>/dev/null; sync; sleep 1; echo end",
-                 extra, NULL);
-    cr_expect_str_eq(jstr(job, "status"), "failed",
-                     "30 MB with limits.disk_mb 5 in a 200 MB workspace: %s", jdump(job));
-    cr_expect_str_eq(jstr(job, "reason"), "disk_limit", "%s", jdump(job));
+    job = ws_run(id,
+                 "dd if=/dev/zero of=big bs=1M count=30 2>/dev/null; echo \"dd=$?\";"
+                 " for i in 1 2 3 4 5 6 7 8; do dd if=/dev/zero of=part$i bs=1M count=4"
+                 " 2>/dev/null || echo \"part$i=failed\"; done;"
+                 " dd if=/dev/zero of=/tmp/t bs=1M count=30 2>/dev/null; echo \"tmp=$?\"; echo end",
+                 extra, &out);
+    cr_expect_str_eq(jstr(job, "status"), "succeeded",
+                     "limits.disk_mb 5 in a 200 MB workspace is not a workspace cap: %s\n%s",
+                     jdump(job), out);
+    cr_expect(json_is_null(json_object_get(job, "reason")), "%s", jdump(job));
+    cr_expect(!kv_is(out, "dd", "0"), "a 30 MB file was written past limits.disk_mb 5:\n%s", out);
+    cr_expect(!kv_is(out, "tmp", "0"), "30 MB in /tmp past limits.disk_mb 5:\n%s", out);
+    cr_expect(!strstr(out, "=failed"), "4 MB files under limits.disk_mb 5 failed:\n%s", out);
+    {
+        json_t *entries = list_dir(id, ""), *e = entry_named(entries, "big");
+        cr_expect(e && jint(e, "size") <= 5 << 20, "big: %s", jdump(e));
+        for (int i = 1; i <= 8; i++) {
+            char name[16];
+            snprintf(name, sizeof(name), "part%d", i);
+            e = entry_named(entries, name);
+            cr_expect(e && jint(e, "size") == 4 << 20, "%s: %s", name, jdump(e));
+        }
+        json_decref(entries);
+    }
+    free(out);
     json_decref(job);
     json_decref(extra);
     free(id);
@@ -1145,6 +1171,27 @@ Test(workspaces, the_job_object_and_the_jobs_files_endpoint)
               r.body);
     resp_free(&r);
 
+    /* The job's files endpoint lists directories, the root with or without the slash. */
+    snprintf(path, sizeof(path), "/v1/jobs/%s/files", jid);
+    r = http_get(&d, path);
+    cr_expect(r.status == 200 && entry_named(json_object_get(r.json, "entries"), "out.txt"),
+              "GET %s: %ld %.300s", path, r.status, r.body);
+    resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/jobs/%s/files/", jid);
+    r = http_get(&d, path);
+    cr_expect(r.status == 200 && entry_named(json_object_get(r.json, "entries"), "cfg"),
+              "GET %s: %ld %.300s", path, r.status, r.body);
+    resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/jobs/%s/files/cfg/", jid);
+    r = http_get(&d, path);
+    cr_expect(r.status == 200 && entry_named(json_object_get(r.json, "entries"), "in.txt"),
+              "GET %s: %ld %.300s", path, r.status, r.body);
+    resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/jobs/%s/files/out.txt/", jid);
+    r = http_get(&d, path);
+    cr_expect_eq(r.status, 400, "GET %s (a file with a slash): %ld %.300s", path, r.status, r.body);
+    resp_free(&r);
+
     /* DELETE of the job leaves the workspace's files. */
     snprintf(path, sizeof(path), "/v1/jobs/%s", jid);
     r = http(&d, "DELETE", path, NULL, NULL, NULL, NULL);
@@ -1196,6 +1243,15 @@ Test(workspaces, survives_a_crash_and_a_lost_job_releases_it)
     cr_expect_eq(r.status, 200, "DELETE after the restart: %ld %s", r.status, r.body);
     resp_free(&r);
     free(jid);
+    free(id);
+}
+
+Test(workspaces, no_setuid_or_setgid_files)
+{
+    char *id = ws_new(NULL, NULL), dir[PATH_MAX + 64];
+
+    ws_dir(id, dir, sizeof(dir));
+    no_setid_files(id, dir);
     free(id);
 }
 
@@ -1548,6 +1604,7 @@ Test(escape, path_syntax_is_refused)
                          "%00",
                          "ok%00.txt",
                          "d%00/../ok.txt",
+                         "a%2500b",
                          "d/f.txt/..",
                          "d/f.txt/.",
                          "//"};
@@ -1651,11 +1708,12 @@ Test(escape, put_and_delete_never_write_or_remove_outside)
     try_req("DELETE", fpath(e.id, "realdir/outlink/victim.txt"), NULL, WANT(403));
     try_req("DELETE", fpath(e.id, "nest/inner/up/victim.txt"), NULL, WANT(403));
     snprintf(p, sizeof(p), "/v1/workspaces/%s/files/outdir/?recursive=true", e.id);
-    try_req("DELETE", p, NULL, WANT(400, 403));
+    try_req("DELETE", p, NULL, WANT(403));
+    try_req("DELETE", fpath(e.id, "outdir/"), NULL, WANT(403));
     /* DELETE of a symlink removes the link, not its target. */
     try_req("DELETE", fpath(e.id, "chain2"), NULL, WANT(200));
     snprintf(p, sizeof(p), "/v1/workspaces/%s/files/outdir2?recursive=true", e.id);
-    try_req("DELETE", p, NULL, WANT(200, 403));
+    try_req("DELETE", p, NULL, WANT(200));
     try_req("DELETE", fpath(e.id, "hostlink2"), NULL, WANT(200));
     /* A recursive DELETE of a directory holding links to the outside removes the links. */
     snprintf(p, sizeof(p), "/v1/workspaces/%s/files/realdir?recursive=true", e.id);
@@ -2393,8 +2451,8 @@ Test(adopt, the_protected_paths_hold)
             json_pack("{s:s}", via_files[i], "[core]\n\thooksPath = /tmp\n#!/bin/sh\n"));
         json_object_set_new(spec, "wait", json_true());
         r = job_post(&d, spec);
-        cr_expect(r.status == 400 || r.status == 403 ||
-                      (r.status == 200 && strcmp(jstr(r.json, "status"), "succeeded") != 0),
+        cr_expect(r.status == 400 && strstr(err_message(&r), "protected_paths") &&
+                      strstr(err_message(&r), via_files[i]),
                   "a job with files {\"%s\"}: %ld %.300s", via_files[i], r.status, r.body);
         resp_free(&r);
         json_decref(spec);
@@ -2404,10 +2462,19 @@ Test(adopt, the_protected_paths_hold)
         json_object_set_new(spec, "cwd", json_string(".git/hooks/made-by-cwd"));
         json_object_set_new(spec, "wait", json_true());
         r = job_post(&d, spec);
+        cr_expect(r.status == 400 && strstr(err_message(&r), "cwd") &&
+                      strstr(err_message(&r), "protected_paths"),
+                  "a job with cwd .git/hooks/made-by-cwd: %ld %.300s", r.status, r.body);
         resp_free(&r);
         json_decref(spec);
         snprintf(p, sizeof(p), "%s/.git/hooks/made-by-cwd", repo);
         cr_expect(!lexists(p), "a job's cwd made %s on the host", p);
+    }
+    /* Refused jobs are not counted: only the one with the attempts ran. */
+    {
+        json_t *o = ws_get(id);
+        cr_expect_eq(jint(o, "jobs_total"), 1, "jobs_total counts refused jobs: %s", jdump(o));
+        json_decref(o);
     }
     /* Reading is fine. */
     r = fget(id, ".git/config");
@@ -2473,7 +2540,8 @@ Test(adopt, a_plain_directory_gets_placeholders_and_files_owned_by_the_owner)
     cr_expect(!kv_is(out, "cfg", "0"), ".git/config could be written: %s", out);
     free(out);
     json_decref(job);
-    const char *owned[] = {"f.txt", "a", "a/b/c", ".git", ".git/hooks", ".git/config"};
+    const char *owned[] = {"f.txt",      "a",           "a/b/c",         ".git",
+                           ".git/hooks", ".git/config", ".git/commondir"};
     for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++) {
         snprintf(p, sizeof(p), "%s/%s", dir, owned[i]);
         cr_expect(lstat(p, &st) == 0 && st.st_uid == owner_uid && st.st_gid == owner_gid,
@@ -2487,6 +2555,13 @@ Test(adopt, a_plain_directory_gets_placeholders_and_files_owned_by_the_owner)
               "placeholder %s is not an empty file", p);
     snprintf(p, sizeof(p), "%s/.git/hooks/pre-commit", dir);
     cr_expect(!lexists(p), "%s was written", p);
+    /* .git/commondir: "." (git's own directory), so git still works there. */
+    snprintf(p, sizeof(p), "%s/.git/commondir", dir);
+    {
+        char *c = read_host(p, NULL);
+        cr_expect(c && strcmp(c, ".\n") == 0, "placeholder %s holds \"%s\"", p, c ? c : "(none)");
+        free(c);
+    }
     free(id);
 }
 
@@ -2570,6 +2645,52 @@ Test(adopt, the_disk_cap_applies_to_an_adopted_directory)
     free(id);
 }
 
+/* A job cannot leave a setuid or setgid file in a workspace: on the host such a file would
+ * run as its owner (the adopted directory's owner, or the job uid). */
+static void
+no_setid_files(const char *id, const char *hostdir)
+{
+    char *out, *found;
+    json_t *job = ws_run(
+        id,
+        "t() { n=$1; shift; ( \"$@\" ) >/dev/null 2>&1; echo \"$n=$?\"; };"
+        " cp /bin/true f; mkdir sd;"
+        " t chmod_4755 chmod 4755 f; t chmod_2755 chmod 2755 f; t chmod_us chmod u+s f;"
+        " t chmod_gs_dir chmod g+s sd; t install install -m 4755 /bin/true itrue;"
+        " t py_fchmod python3 -c 'import os; fd = os.open(\"f\", os.O_RDONLY); os.fchmod(fd, "
+        "0o4755)';"
+        " t py_chmod_at python3 -c 'import os; os.chmod(\"f\", 0o6755, follow_symlinks=False)';"
+        " python3 -c 'import os; os.close(os.open(\"c\", os.O_CREAT | os.O_WRONLY, 0o6755))'"
+        " >/dev/null 2>&1; echo \"setid=$(find . -perm /6000 | tr \"\\n\" \" \")\"",
+        NULL, &out);
+    const char *must_fail[] = {"chmod_4755", "chmod_2755", "chmod_us",   "chmod_gs_dir",
+                               "install",    "py_fchmod",  "py_chmod_at"};
+
+    job_ok(job);
+    for (size_t i = 0; i < sizeof(must_fail) / sizeof(must_fail[0]); i++) {
+        char *v = kv(out, must_fail[i]);
+        cr_expect(v && strcmp(v, "0") != 0, "%s succeeded inside the job:\n%s", must_fail[i], out);
+        free(v);
+    }
+    expect_kv(out, "setid", "");
+    cr_log_info("setid attempts in %s: %s", id, out);
+    found = sh_out("find '%s' -perm /6000 -printf '%%p %%m %%U\\n' 2>&1", hostdir);
+    cr_expect_str_eq(found, "", "setuid/setgid files on the host:\n%s", found);
+    free(found);
+    free(out);
+    json_decref(job);
+}
+
+Test(adopt, no_setuid_or_setgid_files)
+{
+    char repo[PATH_MAX], *id;
+
+    make_repo("repo", repo, sizeof(repo));
+    id = adopt(repo, NULL);
+    no_setid_files(id, repo);
+    free(id);
+}
+
 static void
 expect_adopt_400(const char *host_path, const char *needle)
 {
@@ -2587,7 +2708,7 @@ expect_adopt_400(const char *host_path, const char *needle)
 
 Test(adopt, adoption_refusals)
 {
-    char repo[PATH_MAX], p[PATH_MAX + 64], elsewhere[PATH_MAX + 32], *id;
+    char repo[PATH_MAX], p[PATH_MAX + 64], elsewhere[PATH_MAX + 32], body409[PATH_MAX + 64], *id;
     struct resp r;
 
     make_repo("repo", repo, sizeof(repo));
@@ -2628,6 +2749,30 @@ Test(adopt, adoption_refusals)
         cr_expect_eq(r.status, 409, "adopt %s%s again: %ld %s", repo, twice[i], r.status, r.body);
         cr_expect_str_eq(err_code(&r), "conflict", "%s", r.body);
         resp_free(&r);
+    }
+    /* Inside, or containing, an adopted directory. */
+    snprintf(p, sizeof(p), "%s/sub", repo);
+    mkdir_p_owned(p, owner_uid, owner_gid);
+    snprintf(body409, sizeof(body409), "{\"host_path\": \"%s/sub\"}", repo);
+    r = ws_post(body409);
+    cr_expect_eq(r.status, 409, "adopt a directory inside an adopted one: %ld %s", r.status,
+                 r.body);
+    resp_free(&r);
+    snprintf(p, sizeof(p), "%s/outer/inner", roots);
+    mkdir_p_owned(p, owner_uid, owner_gid);
+    snprintf(p, sizeof(p), "%s/outer", roots);
+    if (is_root())
+        cr_assert(chown(p, owner_uid, owner_gid) == 0);
+    {
+        char *inner;
+        snprintf(body409, sizeof(body409), "%s/outer/inner", roots);
+        inner = adopt(body409, NULL);
+        snprintf(body409, sizeof(body409), "{\"host_path\": \"%s/outer\"}", roots);
+        r = ws_post(body409);
+        cr_expect_eq(r.status, 409, "adopt a directory containing an adopted one: %ld %s", r.status,
+                     r.body);
+        resp_free(&r);
+        free(inner);
     }
     snprintf(p, sizeof(p), "%s/alias", roots);
     cr_assert(symlink(repo, p) == 0);
