@@ -16,6 +16,9 @@ CC       ?= cc
 BUILD    ?= build
 PREFIX   ?= /usr/local
 DESTDIR  ?=
+SYSCONFDIR    ?= /etc
+LOCALSTATEDIR ?= /var
+UNITDIR       ?= /etc/systemd/system
 VERSION  := 0.1.0
 SANITIZE ?=
 
@@ -50,6 +53,9 @@ SRCS   := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 OBJS   := $(SRCS:daemon/%.c=$(BUILD)/daemon/%.o)
 LIB    := $(BUILD)/libairlock.a
 DAEMON := $(BUILD)/airlockd
+# The command-line client (docs/cli.md): daemon/cli/, outside SRCS, linked with util from $(LIB).
+CLI_OBJS := $(patsubst daemon/%.c,$(BUILD)/daemon/%.o,$(wildcard daemon/cli/*.c))
+CLI      := $(BUILD)/airlock
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
@@ -59,8 +65,8 @@ INTEG_LIB  := $(BUILD)/tests/integration/harness.o
 TEST_CFLAGS := -Wno-unknown-warning-option -Wno-missing-prototypes -Wno-cast-qual -Wno-format-truncation $(shell pkg-config --cflags $(TEST_PKG) 2>/dev/null)
 
 PHONY_EXTRA := test-unprivileged test-run-asan
-.PHONY: all run test test-run check $(PHONY_EXTRA) lint format install deps deps-check clean fuzz bench
-all: $(DAEMON)
+.PHONY: all run test test-run check $(PHONY_EXTRA) lint format install uninstall deps deps-check clean fuzz bench
+all: $(DAEMON) $(CLI)
 
 $(BUILD)/daemon/%.o: daemon/%.c | deps-check
 	@mkdir -p $(@D)
@@ -71,6 +77,9 @@ $(LIB): $(OBJS)
 	ar rcs $@ $^
 
 $(DAEMON): $(BUILD)/daemon/main.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(CLI): $(CLI_OBJS) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/unit/%.o: tests/unit/%.c | deps-check
@@ -92,7 +101,7 @@ $(BUILD)/tests/integration/test_%: $(BUILD)/tests/integration/test_%.o $(INTEG_L
 test: deps
 	@$(MAKE) --no-print-directory test-run
 
-test-run: $(DAEMON) $(UNIT_BINS) $(INTEG_BINS)
+test-run: $(DAEMON) $(CLI) $(UNIT_BINS) $(INTEG_BINS)
 	@AIRLOCKD=$(abspath $(DAEMON)) AIRLOCK_SRC=$(CURDIR) tests/run.sh $(UNIT_BINS) $(INTEG_BINS)
 
 # ASan + UBSan. Criterion does not fail a run on a leak, so run.sh also fails when the log has
@@ -100,13 +109,13 @@ test-run: $(DAEMON) $(UNIT_BINS) $(INTEG_BINS)
 check: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 CC=clang test-run-asan
 
-test-run-asan: $(DAEMON) $(UNIT_BINS) $(INTEG_BINS)
+test-run-asan: $(DAEMON) $(CLI) $(UNIT_BINS) $(INTEG_BINS)
 	@ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	 AIRLOCK_SANITIZED=1 AIRLOCKD=$(abspath $(DAEMON)) AIRLOCK_SRC=$(CURDIR) \
 	 tests/run.sh $(UNIT_BINS) $(INTEG_BINS)
 
 # The same tests as an unprivileged user (needs root to drop to it; CI runs it).
-test-unprivileged: $(DAEMON) $(UNIT_BINS) $(INTEG_BINS)
+test-unprivileged: $(DAEMON) $(CLI) $(UNIT_BINS) $(INTEG_BINS)
 	@BUILD=$(BUILD) tests/run-unprivileged.sh
 
 run: deps $(DAEMON)
@@ -116,18 +125,38 @@ lint:
 	@tests/lint.sh
 
 format:
-	clang-format -i daemon/*.c daemon/*.h tests/unit/*.c tests/integration/*.c tests/integration/*.h
+	clang-format -i daemon/*.c daemon/*.h daemon/cli/*.c daemon/cli/*.h tests/unit/*.c tests/integration/*.c tests/integration/*.h
 
-install: $(DAEMON)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/airlock/policies \
-	           $(DESTDIR)$(PREFIX)/share/airlock/web $(DESTDIR)$(PREFIX)/share/doc/airlock
+# make install: the binaries to $(PREFIX)/bin, the config and the policies to
+# $(SYSCONFDIR)/airlock (a file changed locally is kept, the new one goes beside it as .new),
+# the state directory $(LOCALSTATEDIR)/lib/airlock (0700), the systemd unit, the docs.
+install: $(DAEMON) $(CLI)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/airlock \
+	           $(DESTDIR)$(SYSCONFDIR)/airlock/policies $(DESTDIR)$(UNITDIR)
+	install -d -m 0700 $(DESTDIR)$(LOCALSTATEDIR)/lib/airlock
 	install -m 0755 $(DAEMON) $(DESTDIR)$(PREFIX)/bin/airlockd
-	install -m 0644 policies/*.json $(DESTDIR)$(PREFIX)/share/airlock/policies/
-	sed -e 's|"\.\./var"|"/var/lib/airlock"|' \
-	    -e 's|"\.\./policies"|"$(PREFIX)/share/airlock/policies"|' config/airlockd.json \
-	    > $(DESTDIR)$(PREFIX)/share/airlock/airlockd.json.example
-	chmod 0644 $(DESTDIR)$(PREFIX)/share/airlock/airlockd.json.example
+	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/airlock
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	sed -e 's|"\.\./var"|"$(LOCALSTATEDIR)/lib/airlock"|' \
+	    -e 's|"\.\./policies"|"$(SYSCONFDIR)/airlock/policies"|' config/airlockd.json \
+	    > "$$tmp/airlockd.json" && \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' config/airlockd.service > "$$tmp/airlockd.service" && \
+	for f in "$$tmp/airlockd.json:$(SYSCONFDIR)/airlock/airlockd.json" \
+	         "$$tmp/airlockd.service:$(UNITDIR)/airlockd.service" \
+	         $$(for p in policies/*.json; do echo "$$p:$(SYSCONFDIR)/airlock/$$p"; done); do \
+	  src=$${f%%:*}; dst=$(DESTDIR)$${f#*:}; \
+	  if [ -e "$$dst" ] && ! cmp -s "$$src" "$$dst"; then \
+	    install -m 0644 "$$src" "$$dst.new"; \
+	    echo "install: $$dst differs from the bundled one: kept; the new one is $$dst.new"; \
+	  else install -m 0644 "$$src" "$$dst"; fi; \
+	done
 	install -m 0644 README.md docs/*.md docs/openapi.yaml $(DESTDIR)$(PREFIX)/share/doc/airlock/
+
+# Removes what install put in place, except the config, the policies and the state.
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/airlockd $(DESTDIR)$(PREFIX)/bin/airlock \
+	      $(DESTDIR)$(UNITDIR)/airlockd.service
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/airlock
 
 # deps-check is cheap (pkg-config only) and runs before every compile; deps installs when
 # something is missing, and costs nothing when all is there.

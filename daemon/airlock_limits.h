@@ -16,6 +16,7 @@
 #define API_CONNECTIONS_MAX 512
 #define API_CONNECTION_TIMEOUT_S 30
 #define API_THREADS_DEFAULT 2
+#define API_WAIT_S_MAX 60 /* GET /v1/jobs/<id>?wait_s=N: the longest long-poll, seconds */
 
 /* Tokens */
 #define TOKEN_BYTES 32 /* random bytes; hex-encoded on disk */

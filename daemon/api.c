@@ -15,10 +15,12 @@
 
 #include "airlock_limits.h"
 #include "log.h"
+#include "metrics.h"
 #include "token.h"
 
 static const struct api_route routes[] = {
     {"GET", "/healthz", api_healthz, false, false},
+    {"GET", "/metrics", api_metrics, true, false}, /* unless metrics_public */
     {"GET", "/v1/policies", api_policies_list, true, false},
     {"POST", "/v1/policies/reload", api_policies_reload, true, true},
     {"GET", "/v1/policies/{}", api_policies_get, true, false},
@@ -45,6 +47,8 @@ static const struct api_route routes[] = {
      &api_workspaces_upload},
     {"DELETE", "/v1/workspaces/{}/files/{*}", api_workspaces_file_delete, true, false},
 };
+
+_Static_assert(ARRAY_SIZE(routes) <= METRICS_ROUTES_MAX, "raise METRICS_ROUTES_MAX");
 
 const char *
 api_query(struct api_request *req, const char *name)
@@ -318,6 +322,17 @@ is_json_type(const char *ct)
            strncasecmp(ct + len - 5, "+json", 5) == 0;
 }
 
+/* /metrics is outside /v1, but it tells how busy the daemon is and which routes are used: it
+ * needs the token like /v1 unless the operator makes it public (metrics_public) for a scraper
+ * that cannot send one. */
+static bool
+route_needs_auth(const struct api *a, const struct api_route *r)
+{
+    if (r->handler == api_metrics)
+        return !a->deps.cfg->metrics_public;
+    return r->auth;
+}
+
 /* Decides everything that can be decided from the head. Returns true when it answered. */
 static bool
 check_head(struct api_request *req, enum MHD_Result *res)
@@ -338,7 +353,8 @@ check_head(struct api_request *req, enum MHD_Result *res)
     }
     req->route = route_find(req, &known, allow, sizeof(allow));
     auth = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Authorization");
-    bool needs_auth = req->route ? req->route->auth : str_has_prefix(req->url, "/v1/");
+    bool needs_auth =
+        req->route ? route_needs_auth(req->api, req->route) : str_has_prefix(req->url, "/v1/");
     if (needs_auth && !token_check_header(req->api->deps.token, auth)) {
         struct MHD_Response *r =
             error_response("unauthorized", auth ? "Authorization: the bearer token is not valid"
@@ -471,6 +487,9 @@ api_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     log_info("api.request", "%s %.256s %u %.1fms%s", req->method, req->url, req->status,
              (double)(time_mono_us() - req->start_us) / 1000.0,
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
+    if (req->status)
+        metrics_api(req->route ? (size_t)(req->route - routes) : METRICS_ROUTE_OTHER, req->status);
+    api_wait_forget(req->api->wait, req); /* before the free: the timer may look at it */
     if (req->watching)
         jobs_unwatch(req->api->deps.jobs, req->watch_id, req);
     if (req->stream && req->route && req->route->stream)
@@ -591,6 +610,13 @@ api_start(const struct api_deps *deps, int listen_fd, struct api **ret, struct e
         return -ENOMEM;
     }
     a->deps = *deps;
+    if (api_wait_new(deps->jobs, &a->wait) < 0) {
+        close(listen_fd);
+        free(a);
+        return err_set(err, ENOMEM, "internal", "cannot start the long-poll timer");
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(routes); i++)
+        metrics_api_route(i, routes[i].method, routes[i].pattern);
     a->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, api_access, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
         MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_LISTEN_SOCKET,
@@ -601,6 +627,7 @@ api_start(const struct api_deps *deps, int listen_fd, struct api **ret, struct e
         (size_t)API_HEADER_BYTES_MAX * 2, MHD_OPTION_END);
     if (!a->mhd) {
         close(listen_fd);
+        api_wait_free(a->wait);
         free(a);
         return err_set(err, EIO, "internal", "libmicrohttpd failed to start");
     }
@@ -613,11 +640,15 @@ api_stop(struct api *a)
 {
     if (!a)
         return NULL;
+    /* Long-polls left waiting (those jobs_stop did not answer: an ended job's) are resumed;
+     * none may stay suspended into MHD_stop_daemon. */
+    api_wait_stop(a->wait);
     /* Clients waiting for a job were answered by jobs_stop (their jobs are lost); give their
      * resumed connections up to 2 s to be answered before every connection is closed. */
     for (int i = 0; i < 200 && __atomic_load_n(&a->waiting, __ATOMIC_SEQ_CST) > 0; i++)
         usleep(10 * 1000);
     MHD_stop_daemon(a->mhd);
+    api_wait_free(a->wait);
     free(a);
     return NULL;
 }

@@ -13,9 +13,12 @@
 
 #define API_PARAMS_MAX 4
 
+struct api_wait;
+
 struct api {
     struct api_deps deps;
     struct MHD_Daemon *mhd;
+    struct api_wait *wait; /* long-poll deadlines (api_wait.c) */
     int waiting; /* requests suspended for a job's end, or following its output, and not yet
                   * completed (atomic) */
 };
@@ -36,6 +39,14 @@ struct api_request {
     bool watching;     /* registered with jobs_watch under watch_id */
     bool counted_wait; /* counted in api->waiting */
     char watch_id[64];
+    bool replayed; /* POST /v1/jobs answered an Idempotency-Key's first job */
+    struct {
+        struct api_request *prev, *next; /* in api_wait's list, under its lock */
+        int64_t deadline_ms;             /* CLOCK_MONOTONIC */
+        bool used;                       /* ever added: api_wait_forget at completion */
+        bool queued;                     /* in the list */
+        bool timer_only;                 /* not registered with jobs: only the timer resumes */
+    } lp;                                /* a long-poll (GET /v1/jobs/<id>?wait_s=N) */
     void *stream;   /* a streamed body's state (api_stream), NULL once taken or aborted */
     int stream_err; /* a streamed body refused midway: the rest is read and dropped, and the
                      * error answered at its end (libmicrohttpd would not send an answer
@@ -81,6 +92,7 @@ int api_check_fields(json_t *obj, const char *const *allowed, struct err *err);
 
 /* Route handlers, one file per resource. */
 enum MHD_Result api_healthz(struct api_request *req);
+enum MHD_Result api_metrics(struct api_request *req);
 enum MHD_Result api_policies_list(struct api_request *req);
 enum MHD_Result api_policies_get(struct api_request *req);
 enum MHD_Result api_policies_check(struct api_request *req);
@@ -104,6 +116,16 @@ enum MHD_Result api_workspaces_file_put(struct api_request *req);
 extern const struct api_stream api_workspaces_upload;
 /* Answers with the bytes of a regular file (fd taken) or the listing of a directory. */
 enum MHD_Result api_reply_file(struct api_request *req, int fd, bool is_dir);
+/* Long-poll deadlines (api_wait.c): one timer thread resumes the suspended requests whose time
+ * is up. api_wait_add lists a suspended request (-ESHUTDOWN once stopping: not listed);
+ * api_wait_forget takes it off (call before it is freed). api_wait_stop resumes every listed
+ * request and joins the thread; call it before MHD_stop_daemon. */
+int api_wait_new(struct jobs *jobs, struct api_wait **ret);
+void api_wait_stop(struct api_wait *w);
+struct api_wait *api_wait_free(struct api_wait *w); /* NULL-safe; returns NULL */
+bool api_wait_stopping(struct api_wait *w);
+int api_wait_add(struct api_wait *w, struct api_request *req, int64_t deadline_ms, bool timer_only);
+void api_wait_forget(struct api_wait *w, struct api_request *req);
 /* The value of a query parameter, or NULL. */
 const char *api_query(struct api_request *req, const char *name);
 

@@ -4,14 +4,19 @@
  * its end is stored; the connection is then resumed and answered with the final job object.
  * GET .../stdout?follow=true streams the output as it is written, the same way: its connection
  * is suspended whenever there is nothing to send, and follow.c resumes it (follow.h).
+ * GET /v1/jobs/<id>?wait_s=N (a long-poll) is suspended too, registered with jobs for the job's
+ * next change and with api_wait.c for its deadline; whichever comes first resumes it.
+ * An Idempotency-Key on POST /v1/jobs is checked and stored by jobs_submit, with the job.
  */
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "airlock_limits.h"
 #include "api_internal.h"
 #include "follow.h"
 #include "log.h"
+#include "sha256.h"
 
 #define LIST_LIMIT_DEFAULT 50
 /* The block a follow response allocates (per follower); chunked replies use the connection's
@@ -48,25 +53,55 @@ etag_of(const char *text, char *buf, size_t n)
     snprintf(buf, n, "\"%016llx\"", (unsigned long long)h);
 }
 
+static const char *
+if_none_match(struct api_request *req)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "If-None-Match");
+}
+
+static bool
+etag_matches(const char *inm, const char *etag)
+{
+    return inm && (strstr(inm, etag) || strcmp(inm, "*") == 0);
+}
+
+/* The job object's text (malloc'd, *ret_text), its ETag and (ret_status non-NULL) status. */
+static int
+job_text(struct api_request *req, const char *id, char **ret_text, char etag[24],
+         char ret_status[16])
+{
+    int r = 0;
+    json_t *job = jobs_get_json(req->api->deps.jobs, id, &r);
+    const char *status;
+    char *text;
+
+    if (!job)
+        return r;
+    status = json_string_value(json_object_get(job, "status"));
+    if (ret_status)
+        str_copy(ret_status, 16, status ? status : "");
+    text = json_dumps(job, JSON_COMPACT);
+    json_decref(job);
+    if (!text)
+        return -ENOMEM;
+    etag_of(text, etag, 24);
+    *ret_text = text;
+    return 0;
+}
+
 /* GET /v1/jobs/<id>: the job with an ETag; 304 when If-None-Match names it. */
 static enum MHD_Result
 reply_job_etag(struct api_request *req, const char *id)
 {
-    int r = 0;
-    json_t *job = jobs_get_json(req->api->deps.jobs, id, &r);
-    const char *inm = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "If-None-Match");
+    const char *inm = if_none_match(req);
     struct MHD_Response *resp;
-    char etag[24], *text;
+    char etag[24], *text = NULL;
     bool same;
+    int r = job_text(req, id, &text, etag, NULL);
 
-    if (!job)
+    if (r < 0)
         return reply_errno(req, r, id);
-    text = json_dumps(job, JSON_COMPACT);
-    json_decref(job);
-    if (!text)
-        return api_reply_error(req, 500, "internal", "out of memory");
-    etag_of(text, etag, sizeof(etag));
-    same = inm && (strstr(inm, etag) || strcmp(inm, "*") == 0);
+    same = etag_matches(inm, etag);
     if (same) {
         free(text);
         resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
@@ -97,9 +132,9 @@ reply_job(struct api_request *req, unsigned status, const char *id)
 
     if (!job)
         return reply_errno(req, r, id);
-    if (status != 201)
+    if (status != 201 && !req->replayed)
         return api_reply_json(req, status, job);
-    /* 201 carries Location: built here rather than in api_reply_json. */
+    /* 201 carries Location, a replay Idempotent-Replayed: built here, not in api_reply_json. */
     snprintf(location, sizeof(location), "/v1/jobs/%s", id);
     char *text = json_dumps(job, JSON_COMPACT);
     json_decref(job);
@@ -111,13 +146,16 @@ reply_job(struct api_request *req, unsigned status, const char *id)
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "Location", location);
+    if (status == 201)
+        MHD_add_response_header(resp, "Location", location);
+    if (req->replayed)
+        MHD_add_response_header(resp, "Idempotent-Replayed", "true");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    enum MHD_Result res = MHD_queue_response(req->conn, 201, resp);
+    enum MHD_Result res = MHD_queue_response(req->conn, status, resp);
     MHD_destroy_response(resp);
     req->answered = true;
-    req->status = 201;
+    req->status = status;
     return res;
 }
 
@@ -138,9 +176,23 @@ wait_requested(struct api_request *req, const struct job_request *jr)
     return jr->wait || (w && (strcmp(w, "true") == 0 || strcmp(w, "1") == 0));
 }
 
+/* Idempotency-Key: 1..STORE_IDEM_KEY_MAX printable ASCII characters. */
+static bool
+idem_key_valid(const char *key)
+{
+    size_t n = 0;
+
+    for (const char *p = key; *p; p++, n++)
+        if (*p < 0x20 || *p > 0x7e)
+            return false;
+    return n >= 1 && n <= STORE_IDEM_KEY_MAX;
+}
+
 enum MHD_Result
 api_jobs_create(struct api_request *req)
 {
+    const char *key = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Idempotency-Key");
+    char sha[SHA256_HEX_LEN + 1];
     struct job_request jr;
     struct err err = {0};
     enum MHD_Result res;
@@ -149,22 +201,37 @@ api_jobs_create(struct api_request *req)
 
     if (req->resumed)
         return reply_job(req, 200, req->watch_id);
+    if (key && !idem_key_valid(key))
+        return api_reply_error(req, 400, "bad_request",
+                               "Idempotency-Key: must be 1 to %d printable ASCII characters",
+                               STORE_IDEM_KEY_MAX);
     if (!(body = api_body_object(req, &res)))
         return res;
     if (job_request_parse(body, &jr, &err) < 0) {
         json_decref(body);
         return api_reply_err(req, 400, &err);
     }
+    if (key) {
+        /* The exact bytes: a retry sends the same body, not merely an equivalent one. */
+        sha256_digest_hex(req->body, req->body_len, sha);
+        jr.idem_key = key;
+        jr.idem_sha256 = sha;
+    }
     r = jobs_submit(req->api->deps.jobs, &jr, req->watch_id, sizeof(req->watch_id), &err);
     bool wait = wait_requested(req, &jr);
     json_decref(body);
     if (r == -EAGAIN)
         return api_reply_error(req, 429, "too_many_jobs", "%s", err.message);
+    if (r == -ESHUTDOWN)
+        return api_reply_error(req, 503, "unavailable", "%s", err.message);
     if (r == -EINVAL)
         return api_reply_err(req, 400, &err);
+    if (r == -EEXIST && strcmp(err.code ? err.code : "", "conflict") == 0)
+        return api_reply_error(req, 409, "conflict", "%s", err.message);
     if (r < 0)
         return api_reply_error(req, 500, "internal", "%s",
                                err.message[0] ? err.message : strerror(-r));
+    req->replayed = r == 1;
     if (!wait)
         return reply_job(req, 201, req->watch_id);
     r = jobs_watch(req->api->deps.jobs, req->watch_id, on_job_end, req);
@@ -178,10 +245,106 @@ api_jobs_create(struct api_request *req)
     return MHD_YES;
 }
 
+/* ---- ?wait_s=N: a long-poll ---- */
+
+/* The job changed (started or ended; or jobs_stop): the jobs lock is held, so only resume. */
+static void
+on_job_change(void *ctx)
+{
+    struct api_request *req = ctx;
+
+    MHD_resume_connection(req->conn);
+}
+
+static bool
+status_ended(const char *status)
+{
+    return strcmp(status, "queued") != 0 && strcmp(status, "running") != 0;
+}
+
+/* Whether the job moved on from what the client holds: with If-None-Match, its ETag differs
+ * from it; without, its status differs from status0, the one when the wait began. */
+static bool
+job_moved(struct api_request *req, const char *inm, const char *status0)
+{
+    char etag[24], status[16], *text = NULL;
+    int r = job_text(req, req->watch_id, &text, etag, status);
+
+    if (r < 0)
+        return true; /* deleted meanwhile, or out of memory: the resumed handler says which */
+    free(text);
+    return inm ? !etag_matches(inm, etag) : strcmp(status, status0) != 0;
+}
+
+/* Suspends req until the job's next change or the deadline. The connection is suspended
+ * first, so that any resume -- from jobs, the timer, or here -- comes after the suspend. */
+static enum MHD_Result
+longpoll_park(struct api_request *req, uint64_t wait_s, const char *inm, const char *status0)
+{
+    struct api *a = req->api;
+    bool ended0 = status_ended(status0), resume = false, timer_only = ended0;
+    int r = 0;
+
+    req->suspended = true;
+    req->counted_wait = true;
+    __atomic_add_fetch(&a->waiting, 1, __ATOMIC_SEQ_CST);
+    MHD_suspend_connection(req->conn);
+    /* An ended job whose ETag the client holds cannot change: only the deadline answers. */
+    if (!ended0) {
+        r = jobs_watch_on(a->deps.jobs, req->watch_id, JOBS_WATCH_CHANGE, on_job_change, req);
+        req->watching = r == 0;
+        resume = r != 0; /* ended meanwhile (1), or deleted: answered at once */
+    }
+    if (!resume &&
+        api_wait_add(a->wait, req, time_mono_ms() + (int64_t)wait_s * 1000, timer_only) < 0)
+        resume = !req->watching || jobs_unwatch(a->deps.jobs, req->watch_id, req);
+    /* A change between the first look and the registration has no callback: look again. */
+    else if (!resume && req->watching && job_moved(req, inm, status0))
+        resume = jobs_unwatch(a->deps.jobs, req->watch_id, req);
+    if (resume)
+        MHD_resume_connection(req->conn);
+    return MHD_YES;
+}
+
+static enum MHD_Result
+longpoll(struct api_request *req, uint64_t wait_s)
+{
+    const char *id = req->params[0], *inm = if_none_match(req);
+    char etag[24], status[16], *text = NULL;
+    int r = job_text(req, id, &text, etag, status);
+
+    if (r < 0)
+        return reply_errno(req, r, id);
+    free(text);
+    /* At once: nothing to wait for, a client that does not hold the current object, an ended
+     * job (without If-None-Match), a daemon that stops, an id too long to be a job's. */
+    if (wait_s == 0 || (inm && !etag_matches(inm, etag)) || (!inm && status_ended(status)) ||
+        api_wait_stopping(req->api->wait) || str_copy(req->watch_id, sizeof(req->watch_id), id) < 0)
+        return reply_job_etag(req, id);
+    return longpoll_park(req, wait_s, inm, status);
+}
+
 enum MHD_Result
 api_jobs_get(struct api_request *req)
 {
-    return reply_job_etag(req, req->params[0]);
+    const char *w = query(req, "wait_s");
+    uint64_t wait_s = 0;
+
+    if (req->resumed) {
+        /* Whoever resumed it took the registration with jobs away; the answer is the job as
+         * it is now (304 when the client still holds it). */
+        api_wait_forget(req->api->wait, req);
+        req->watching = false;
+        return reply_job_etag(req, req->params[0]);
+    }
+    if (w && str_to_u64(w, 0, API_WAIT_S_MAX, &wait_s) < 0)
+        return api_reply_error(req, 400, "bad_request",
+                               "wait_s: must be an integer from 0 to %d (seconds to wait for the "
+                               "job to change)",
+                               API_WAIT_S_MAX);
+    if (!w)
+        return reply_job_etag(req, req->params[0]);
+    return longpoll(req, wait_s);
 }
 
 static bool

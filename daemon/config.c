@@ -41,6 +41,7 @@ config_defaults(struct config *c)
     c->proxy_idle_timeout_s = 60;
     c->proxy_connect_timeout_s = 10;
     c->proxy_upstream_timeout_s = 60;
+    c->shutdown_grace_s = 10;
     str_copy(c->protected_paths[0], CONFIG_PROTECTED_LEN, ".git/hooks/");
     str_copy(c->protected_paths[1], CONFIG_PROTECTED_LEN, ".git/config");
     /* git takes config and hooks from the directory .git/commondir names: "." keeps them in
@@ -69,6 +70,7 @@ static const struct uint_key proxy_keys[] = {
     {"proxy_idle_timeout_s", 1, 86400, offsetof(struct config, proxy_idle_timeout_s)},
     {"proxy_connect_timeout_s", 1, 3600, offsetof(struct config, proxy_connect_timeout_s)},
     {"proxy_upstream_timeout_s", 1, 86400, offsetof(struct config, proxy_upstream_timeout_s)},
+    {"shutdown_grace_s", 0, 3600, offsetof(struct config, shutdown_grace_s)},
     {"workspace_idle_hours", 0, 87600, offsetof(struct config, workspace_idle_hours)},
     {"workspace_disk_mb", 1, 16777216, offsetof(struct config, workspace_disk_mb)},
     {"workspace_disk_mb_max", 1, 16777216, offsetof(struct config, workspace_disk_mb_max)},
@@ -440,6 +442,12 @@ apply_key(struct config *c, const char *key, json_t *v, const char *base, struct
             return err_set(err, EINVAL, "bad_config",
                            "workspace_allow_root_owned: must be true or false");
         c->workspace_allow_root_owned = json_is_true(v);
+        return 0;
+    }
+    if (strcmp(key, "metrics_public") == 0) {
+        if (!json_is_boolean(v))
+            return err_set(err, EINVAL, "bad_config", "metrics_public: must be true or false");
+        c->metrics_public = json_is_true(v);
         return 0;
     }
     if (strcmp(key, "require_landlock") == 0) {

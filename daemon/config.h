@@ -45,6 +45,7 @@ struct config {
     gid_t job_gid;
     char cgroup_parent[64]; /* per-job cgroups live in <controller>/<cgroup_parent>/ */
     bool require_landlock;  /* refuse jobs when the kernel has no Landlock */
+    bool metrics_public;    /* GET /metrics without the bearer token */
     /* The egress proxy (docs/config.md). */
     unsigned proxy_max_connections;         /* open connections from all jobs */
     unsigned proxy_max_connections_per_job; /* open connections from one job */
@@ -52,6 +53,7 @@ struct config {
     unsigned proxy_idle_timeout_s;          /* keep-alive wait, and a stalled job's body */
     unsigned proxy_connect_timeout_s;       /* connecting to an upstream */
     unsigned proxy_upstream_timeout_s;      /* an upstream silent this long: 504 */
+    unsigned shutdown_grace_s;              /* SIGTERM: how long canceled jobs get to be recorded */
     /* Workspaces (docs/config.md). */
     char workspace_roots[CONFIG_ROOTS_MAX][PATH_MAX]; /* adoptable trees, absolute, resolved */
     unsigned nworkspace_roots;

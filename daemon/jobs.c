@@ -23,6 +23,7 @@
 #include "jobs_fs.h"
 #include "workspaces.h"
 #include "log.h"
+#include "metrics.h"
 #include "sandbox.h"
 
 #define JOBS_TICK_MS 100
@@ -66,6 +67,7 @@ struct job {
 
 struct watcher {
     char id[STORE_ID_MAX];
+    enum jobs_watch_on on;
     jobs_watch_fn fn;
     void *ctx;
     struct watcher *next;
@@ -83,6 +85,7 @@ struct jobs {
     char run_root[PATH_MAX];
     pthread_t thread;
     bool thread_started;
+    bool stopping; /* jobs_shutdown: no new job; those left are canceled with reason shutdown */
     struct cgroup_job *next_cg; /* reserved for the next job: its warm child waits in it */
     unsigned starting;          /* spawns in flight with the lock released */
     bool start_pending;         /* a slot freed inside the supervisor's batch */
@@ -179,16 +182,17 @@ unlink_active(struct jobs *j, struct job *x)
         }
 }
 
-/* Calls and removes the watchers of id. Called with the lock held; the callbacks only resume
- * HTTP connections and do not call back into jobs. */
+/* Calls and removes the watchers of id that wait for `on` (JOBS_WATCH_END: all of them, the
+ * end being a change too). Called with the lock held; the callbacks only resume HTTP
+ * connections and do not call back into jobs. */
 static void
-notify(struct jobs *j, const char *id)
+notify_on(struct jobs *j, const char *id, enum jobs_watch_on on)
 {
     struct watcher **p = &j->watchers;
 
     while (*p) {
         struct watcher *w = *p;
-        if (strcmp(w->id, id) == 0) {
+        if (strcmp(w->id, id) == 0 && (on == JOBS_WATCH_END || w->on == on)) {
             *p = w->next;
             w->fn(w->ctx);
             free(w);
@@ -196,6 +200,13 @@ notify(struct jobs *j, const char *id)
             p = &w->next;
         }
     }
+}
+
+/* The job ended and its end is stored: every watcher of id is answered. */
+static void
+notify(struct jobs *j, const char *id)
+{
+    notify_on(j, id, JOBS_WATCH_END);
 }
 
 /* ---- the job object ---- */
@@ -358,9 +369,9 @@ decide_end(struct job *x, const struct cgroup_usage *u)
     if (x->kill_reason) {
         const char *k = x->kill_reason;
         str_copy(r->status, sizeof(r->status),
-                 strcmp(k, "timeout") == 0    ? "timed_out"
-                 : strcmp(k, "canceled") == 0 ? "canceled"
-                                              : "failed");
+                 strcmp(k, "timeout") == 0                                  ? "timed_out"
+                 : strcmp(k, "canceled") == 0 || strcmp(k, "shutdown") == 0 ? "canceled"
+                                                                            : "failed");
         set_reason(r, k);
         return;
     }
@@ -403,6 +414,7 @@ finalize(struct jobs *j, struct job *x)
     proxy_job_detach(j->d.proxy, TAKE_PTR(x->proxy));
     if ((r = store_job_update(j->d.store, &x->rec)) < 0)
         log_error("job.store", "job %s: cannot record its end: %s", x->rec.id, strerror(-r));
+    metrics_job_ended(x->rec.status);
     log_info("job.end", "job %s %s%s%s exit=%d cpu_ms=%lld stdout=%lld stderr=%lld", x->rec.id,
              x->rec.status, x->rec.reason ? " reason=" : "", x->rec.reason ? x->rec.reason : "",
              x->rec.has_exit_code ? x->rec.exit_code : -1, (long long)x->rec.cpu_ms,
@@ -440,6 +452,7 @@ end_unstarted(struct jobs *j, struct job *x, const char *status, const char *rea
     x->rec.finished_ms = time_now_ms();
     if ((r = store_job_update(j->d.store, &x->rec)) < 0)
         log_error("job.store", "job %s: cannot record its end: %s", x->rec.id, strerror(-r));
+    metrics_job_ended(status);
     log_info("job.end", "job %s %s reason=%s", x->rec.id, status, reason);
     unlink_active(j, x);
     notify(j, x->rec.id);
@@ -718,6 +731,8 @@ start_job(struct jobs *j, struct job *x)
             end_unstarted(j, x, "failed", reason);
         return;
     }
+    metrics_job_started();
+    metrics_spawn_seconds((double)spawn_us / 1e6);
     x->rec.started_ms = time_now_ms();
     x->deadline_ms = time_mono_ms() + (int64_t)x->limits.timeout_s * 1000;
     x->next_disk_ms = time_mono_ms() + JOBS_DISK_EVERY_MS;
@@ -728,6 +743,7 @@ start_job(struct jobs *j, struct job *x)
         job_kill(x, x->kill_reason); /* canceled while it was being spawned */
     if ((r = store_job_update(j->d.store, &x->rec)) < 0)
         log_error("job.store", "job %s: cannot record its start: %s", x->rec.id, strerror(-r));
+    notify_on(j, x->rec.id, JOBS_WATCH_CHANGE); /* long-polls: queued -> running */
     log_info("job.start", "job %s pid %d policy %s spawn %.2fms", x->rec.id, res.pid, x->rec.policy,
              (double)spawn_us / 1000.0);
     maybe_finalize(j, x); /* it may have ended already (its exit event came first) */
@@ -877,13 +893,54 @@ check_protected(struct jobs *j, const struct job *x, const struct job_request *r
     return 0;
 }
 
+/* With an Idempotency-Key: 1 with the first job's id in ret_id when a live key names one and
+ * the body is the same, -EEXIST ("conflict") when the body differs, 0 when the key is free. */
+static int
+idem_lookup(struct jobs *j, const struct job_request *req, char *ret_id, size_t n, struct err *err)
+{
+    struct store_idem idem;
+    int r;
+
+    if (!req->idem_key)
+        return 0;
+    r = store_idem_get(j->d.store, req->idem_key, time_now_ms(), &idem);
+    if (r == -ENOENT)
+        return 0;
+    if (r < 0)
+        return err_set(err, -r, "internal", "Idempotency-Key: cannot look the key up: %s",
+                       strerror(-r));
+    if (strcmp(idem.body_sha256, req->idem_sha256) != 0)
+        return err_set(err, EEXIST, "conflict",
+                       "Idempotency-Key: \"%.128s\" was sent within 24 h with another body (job "
+                       "%s); send the same body to get that job, or a new key for a new job",
+                       req->idem_key, idem.job_id);
+    str_copy(ret_id, n, idem.job_id);
+    return 1;
+}
+
+static int
+job_insert(struct jobs *j, const struct job *x, const struct job_request *req)
+{
+    if (!req->idem_key)
+        return store_job_insert(j->d.store, &x->rec);
+    return store_job_insert_idem(j->d.store, &x->rec, req->idem_key, req->idem_sha256,
+                                 time_now_ms());
+}
+
 int
 jobs_submit(struct jobs *j, const struct job_request *req, char *ret_id, size_t n, struct err *err)
 {
-    struct job *x = job_new();
+    struct job *x;
     int r;
 
-    if (!x)
+    if (__atomic_load_n(&j->stopping, __ATOMIC_SEQ_CST))
+        return err_set(err, ESHUTDOWN, "unavailable",
+                       "the daemon is shutting down and takes no new jobs; retry when it is "
+                       "back");
+    /* A retry is answered before anything else is checked (the policy may have gone since). */
+    if ((r = idem_lookup(j, req, ret_id, n, err)) != 0)
+        return r;
+    if (!(x = job_new()))
         return -ENOMEM;
     x->policy = policies_name_valid(req->policy) ? policies_get(j->d.policies, req->policy) : NULL;
     if (!x->policy) {
@@ -918,6 +975,13 @@ jobs_submit(struct jobs *j, const struct job_request *req, char *ret_id, size_t 
         }
     }
     pthread_mutex_lock(&j->lock);
+    /* Again under the lock, which the insert below holds too: of two submissions with one key,
+     * the second finds the first's key here. */
+    if ((r = idem_lookup(j, req, ret_id, n, err)) != 0) {
+        pthread_mutex_unlock(&j->lock);
+        job_free(j, x);
+        return r;
+    }
     if (j->running >= j->d.cfg->max_running_jobs && j->queued >= j->d.cfg->max_queued_jobs) {
         pthread_mutex_unlock(&j->lock);
         job_free(j, x);
@@ -927,7 +991,7 @@ jobs_submit(struct jobs *j, const struct job_request *req, char *ret_id, size_t 
                        j->running, j->queued);
     }
     if ((r = fill_record(x, req)) < 0 || (r = prepare_dir(j, x, req, err)) < 0 ||
-        (r = store_job_insert(j->d.store, &x->rec)) < 0) {
+        (r = job_insert(j, x, req)) < 0) {
         pthread_mutex_unlock(&j->lock);
         fs_remove_tree(j->jobs_dirfd, x->rec.id);
         job_free(j, x);
@@ -1150,6 +1214,28 @@ supervisor(void *arg)
 /* ---- the API's other calls ---- */
 
 int
+jobs_shutdown(struct jobs *j)
+{
+    struct job *x, *next;
+    int n = 0;
+
+    pthread_mutex_lock(&j->lock);
+    __atomic_store_n(&j->stopping, true, __ATOMIC_SEQ_CST);
+    for (x = j->active; x; x = next) {
+        next = x->next; /* a queued job is ended and freed here */
+        n++;
+        if (x->running) {
+            job_kill(x, "shutdown"); /* its end is recorded by the supervisor, as any */
+        } else {
+            j->queued--;
+            end_unstarted(j, x, "canceled", "shutdown");
+        }
+    }
+    pthread_mutex_unlock(&j->lock);
+    return n;
+}
+
+int
 jobs_cancel(struct jobs *j, const char *id)
 {
     struct store_job rec = {0};
@@ -1268,6 +1354,12 @@ jobs_file_open(struct jobs *j, const char *id, const char *path, int *ret_fd, bo
 int
 jobs_watch(struct jobs *j, const char *id, jobs_watch_fn fn, void *ctx)
 {
+    return jobs_watch_on(j, id, JOBS_WATCH_END, fn, ctx);
+}
+
+int
+jobs_watch_on(struct jobs *j, const char *id, enum jobs_watch_on on, jobs_watch_fn fn, void *ctx)
+{
     struct watcher *w;
     int r;
 
@@ -1283,6 +1375,7 @@ jobs_watch(struct jobs *j, const char *id, jobs_watch_fn fn, void *ctx)
         return -ENOMEM;
     }
     str_copy(w->id, sizeof(w->id), id);
+    w->on = on;
     w->fn = fn;
     w->ctx = ctx;
     w->next = j->watchers;
@@ -1291,19 +1384,23 @@ jobs_watch(struct jobs *j, const char *id, jobs_watch_fn fn, void *ctx)
     return 0;
 }
 
-void
+bool
 jobs_unwatch(struct jobs *j, const char *id, void *ctx)
 {
+    bool removed = false;
+
     pthread_mutex_lock(&j->lock);
     for (struct watcher **p = &j->watchers; *p; p = &(*p)->next) {
         struct watcher *w = *p;
         if (w->ctx == ctx && strcmp(w->id, id) == 0) {
             *p = w->next;
             free(w);
+            removed = true;
             break;
         }
     }
     pthread_mutex_unlock(&j->lock);
+    return removed;
 }
 
 /* ---- life of the module ---- */
@@ -1402,17 +1499,21 @@ jobs_stop(struct jobs *j)
     while (j->starting)
         pthread_cond_wait(&j->idle, &j->lock);
     /* Running jobs are killed (the spawner would kill them anyway when it stops); their
-     * records are closed as lost with daemon_restart, exactly as a restart would mark them. */
+     * records are closed as lost with daemon_restart, exactly as a restart would mark them --
+     * or, after jobs_shutdown (a second SIGTERM, or its grace ran out), as the canceled jobs
+     * they already are. */
     while (j->active) {
         struct job *x = j->active;
+        const char *reason = j->stopping ? "shutdown" : "daemon_restart";
         j->active = x->next;
         if (x->running)
-            job_kill(x, "daemon_restart");
-        str_copy(x->rec.status, sizeof(x->rec.status), "lost");
-        set_reason(&x->rec, "daemon_restart");
+            job_kill(x, reason);
+        str_copy(x->rec.status, sizeof(x->rec.status), j->stopping ? "canceled" : "lost");
+        set_reason(&x->rec, reason);
         x->rec.finished_ms = time_now_ms();
         proxy_job_detach(j->d.proxy, TAKE_PTR(x->proxy));
         store_job_update(j->d.store, &x->rec);
+        metrics_job_ended(x->rec.status);
         cgroup_job_release(j->d.cgroups, x->cg);
         x->cg = NULL;
         job_free(j, x);

@@ -51,6 +51,10 @@ struct job_request {
     json_t *labels;        /* object string -> string, or NULL */
     const char *workspace; /* a persistent workspace's id, or NULL */
     bool wait;
+    /* Set by the API, not by job_request_parse: the Idempotency-Key header (1..128 printable
+     * bytes) and the SHA-256 (hex) of the exact body bytes, or both NULL. */
+    const char *idem_key;
+    const char *idem_sha256;
 };
 
 /* Checks a request body: types, unknown fields, paths, sizes. Policy-dependent checks (the
@@ -79,7 +83,12 @@ struct jobs *jobs_free(struct jobs *j);
 
 /* Creates the job (stored as queued), then starts it or leaves it queued. On success copies
  * its id to ret_id. Errors: -EINVAL (err names the field), -EAGAIN (running and queue full:
- * too_many_jobs), -ENOMEM, -EIO. */
+ * too_many_jobs), -ENOMEM, -EIO.
+ * With req->idem_key: when a live key names a job already (store_idem_get), nothing is created
+ * and it returns 1 with that job's id in ret_id if the body hashes the same, or -EEXIST with
+ * err->code "conflict" if it does not. Otherwise the key is stored with the new job, in one
+ * transaction, and checked and inserted under the jobs lock: of concurrent submissions with one
+ * key exactly one creates a job. A refused submission (-EINVAL, -EAGAIN) keeps no key. */
 int jobs_submit(struct jobs *j, const struct job_request *req, char *ret_id, size_t n,
                 struct err *err);
 /* The job object of api.md (new reference), or NULL with *ret_errno -ENOENT / -ENOMEM. */
@@ -99,12 +108,26 @@ int jobs_output_open(struct jobs *j, const char *id, const char *stream, int *re
  * (ws_open_file). -ENOENT, -EINVAL (bad path), -ELOOP / -EXDEV / -EMLINK / -ENXIO (refused). */
 int jobs_file_open(struct jobs *j, const char *id, const char *path, int *ret_fd, bool *ret_is_dir);
 
-/* Calls fn(ctx) once, from the supervisor thread, when the job has ended and its end is
- * stored. Returns 0 (registered), 1 (already ended: not registered), -ENOENT or -ENOMEM. */
+/* Calls fn(ctx) once, with the jobs lock held (fn must not call back into jobs), when the job
+ * has ended and its end is stored, or when jobs_stop answers every watcher. Returns 0
+ * (registered), 1 (already ended: not registered), -ENOENT or -ENOMEM. */
 typedef void (*jobs_watch_fn)(void *ctx);
 int jobs_watch(struct jobs *j, const char *id, jobs_watch_fn fn, void *ctx);
-/* Removes a registration (the client went away). */
-void jobs_unwatch(struct jobs *j, const char *id, void *ctx);
+/* What a watcher waits for: the end only (jobs_watch), or the job's next change of status --
+ * queued -> running, stored as running, or the end, whichever comes first. */
+enum jobs_watch_on { JOBS_WATCH_END, JOBS_WATCH_CHANGE };
+/* jobs_watch, for the event `on`. Same calls and returns. */
+int jobs_watch_on(struct jobs *j, const char *id, enum jobs_watch_on on, jobs_watch_fn fn,
+                  void *ctx);
+/* Removes a registration (the client went away, or its wait timed out). Returns true when it
+ * was removed, so fn will never be called; false when fn has been called already (or it was
+ * never registered). */
+bool jobs_unwatch(struct jobs *j, const char *id, void *ctx);
+
+/* Graceful stop (SIGTERM): from now on jobs_submit refuses with -ESHUTDOWN; queued jobs end
+ * canceled with reason shutdown, running ones are killed and end the same way once their end
+ * is recorded. Returns how many jobs were active; jobs_counts tells when none is left. */
+int jobs_shutdown(struct jobs *j);
 
 /* Counts for /healthz. */
 void jobs_counts(struct jobs *j, unsigned *running, unsigned *queued);

@@ -6,6 +6,7 @@
  */
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stddef.h>
@@ -24,6 +25,7 @@
 #include "config.h"
 #include "follow.h"
 #include "log.h"
+#include "metrics.h"
 #include "policies.h"
 #include "probe.h"
 #include "proxy.h"
@@ -220,8 +222,10 @@ open_store(const struct config *cfg, struct store **ret, struct err *err)
     if ((r = store_jobs_mark_lost(*ret, time_now_ms(), &lost, &nlost)) < 0)
         return err_set(err, -r, "internal", "%s: cannot mark interrupted jobs: %s", path,
                        strerror(-r));
-    for (size_t i = 0; i < nlost; i++)
+    for (size_t i = 0; i < nlost; i++) {
         log_warn("job.lost", "job %s was running when the daemon stopped: marked lost", lost[i]);
+        metrics_job_ended("lost"); /* this start records its end: the only place it shows */
+    }
     store_ids_free(lost, nlost);
     log_info("store.open", "%s (schema %d)", path, store_schema_version(*ret));
     return 0;
@@ -306,6 +310,44 @@ serve(struct policies *ps, int sfd)
         }
         log_info("daemon.stop", "%s received: stopping", strsignal((int)si.ssi_signo));
         return;
+    }
+}
+
+/* The graceful part of a stop: no new job, the active ones canceled with reason shutdown, and
+ * up to shutdown_grace_s for their ends to be recorded (output drained, egress stored). A
+ * second SIGTERM or SIGINT ends the wait at once; what is left is then recorded as canceled
+ * by jobs_stop. */
+static void
+drain_jobs(struct jobs *jobs, int sfd, unsigned grace_s)
+{
+    int64_t deadline = time_mono_ms() + (int64_t)grace_s * 1000;
+    unsigned running, queued;
+    int n = jobs_shutdown(jobs);
+
+    if (n == 0)
+        return;
+    log_info("daemon.stop",
+             "%d jobs canceled (reason shutdown); waiting up to %us for their ends to be "
+             "recorded (a second SIGTERM stops at once)",
+             n, grace_s);
+    for (;;) {
+        jobs_counts(jobs, &running, &queued);
+        if (running + queued == 0)
+            return;
+        int64_t left = deadline - time_mono_ms();
+        if (left <= 0) {
+            log_warn("daemon.stop", "%u jobs still ending after %us (shutdown_grace_s): stopping",
+                     running + queued, grace_s);
+            return;
+        }
+        struct pollfd p = {.fd = sfd, .events = POLLIN};
+        struct signalfd_siginfo si;
+        if (poll(&p, 1, left < 50 ? (int)left : 50) > 0 &&
+            read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si) && si.ssi_signo != SIGHUP) {
+            log_info("daemon.stop", "%s received again: stopping now",
+                     strsignal((int)si.ssi_signo));
+            return;
+        }
     }
 }
 
@@ -405,6 +447,7 @@ main(int argc, char **argv)
     log_info("api.listen", "listening on http://%s (state %s, policies %s)", where, cfg.state_dir,
              cfg.policy_dir);
     serve(ps, sfd);
+    drain_jobs(jobs, sfd, cfg.shutdown_grace_s);
     status = 0;
 out:
     if (status != 0)

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 
 #define AUDIT_INTERVAL_MS 100
 #define AUDIT_BATCH 512
@@ -107,6 +108,10 @@ write_batch(struct proxy_audit *a)
     a->n = 0;
     pthread_mutex_unlock(&a->lock);
     log_batch(list);
+    /* Counted here, on the writer's side of the queue (the writer thread; a relay only when it
+     * writes a full queue itself), so a relay's request path never touches a metric. */
+    for (const struct audit_item *it = list; it; it = it->next)
+        metrics_egress(it->e.decision, it->e.reason, it->e.bytes_up, it->e.bytes_down);
     for (struct audit_item *it = list; it;) {
         size_t n = 0;
         for (; it && n < AUDIT_BATCH; it = it->next)

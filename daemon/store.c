@@ -84,6 +84,14 @@ static const char *const migrations[] = {
     " last_used_ms INTEGER NOT NULL,"
     " jobs_total INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX jobs_workspace ON jobs (workspace) WHERE workspace IS NOT NULL;",
+    /* 2 -> 3: Idempotency-Key on POST /v1/jobs. A key goes with its job (DELETE /v1/jobs). */
+    "CREATE TABLE idempotency ("
+    " key TEXT PRIMARY KEY,"
+    " body_sha256 TEXT NOT NULL,"
+    " job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
+    " created_ms INTEGER NOT NULL);"
+    "CREATE INDEX idempotency_job_id ON idempotency (job_id);"
+    "CREATE INDEX idempotency_created ON idempotency (created_ms);",
 };
 _Static_assert(ARRAY_SIZE(migrations) == STORE_SCHEMA_VERSION,
                "one migration step per schema version");
@@ -147,6 +155,9 @@ enum stmt_id {
     STMT_WS_LIST,
     STMT_WS_IDLE,
     STMT_WS_COUNT,
+    STMT_IDEM_PURGE,
+    STMT_IDEM_INSERT,
+    STMT_IDEM_GET,
     STMT_COUNT
 };
 
@@ -186,6 +197,12 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_WS_IDLE] = "SELECT " WS_COLS " FROM workspaces WHERE last_used_ms < ?1"
                      " ORDER BY last_used_ms LIMIT 1000",
     [STMT_WS_COUNT] = "SELECT count(*) FROM workspaces",
+    /* ?1 = the oldest created_ms still alive: older keys are ignored, and purged on insert. */
+    [STMT_IDEM_PURGE] = "DELETE FROM idempotency WHERE created_ms < ?1",
+    [STMT_IDEM_INSERT] = "INSERT INTO idempotency (key, body_sha256, job_id, created_ms)"
+                         " VALUES (?1, ?2, ?3, ?4)",
+    [STMT_IDEM_GET] = "SELECT body_sha256, job_id FROM idempotency WHERE key = ?1"
+                      " AND created_ms >= ?2",
 };
 
 struct store {
@@ -752,17 +769,14 @@ job_from_row(sqlite3_stmt *st, void *ret)
     return 0;
 }
 
-/* Runs the insert or the update statement with every column of j bound. */
+/* Runs the insert or the update statement with every column of j bound. Caller holds the
+ * lock. */
 static int
-job_write(struct store *s, enum stmt_id id, const struct store_job *j)
+job_write_locked(struct store *s, enum stmt_id id, const struct store_job *j)
 {
-    _cleanup_unlock_ struct store *locked = NULL;
     _cleanup_reset_ sqlite3_stmt *st = NULL;
     int r, rc;
 
-    if (!s || !job_ok(j))
-        return -EINVAL;
-    locked = store_lock(s);
     r = stmt_get(s, id, &st);
     if (r >= 0)
         r = job_bind(st, j);
@@ -772,6 +786,17 @@ job_write(struct store *s, enum stmt_id id, const struct store_job *j)
     if (rc != SQLITE_DONE)
         return sql_errno(rc) ?: -EIO;
     return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+}
+
+static int
+job_write(struct store *s, enum stmt_id id, const struct store_job *j)
+{
+    _cleanup_unlock_ struct store *locked = NULL;
+
+    if (!s || !job_ok(j))
+        return -EINVAL;
+    locked = store_lock(s);
+    return job_write_locked(s, id, j);
 }
 
 int
@@ -1438,5 +1463,95 @@ store_ws_count(struct store *s, int64_t *ret)
     if (rc != SQLITE_ROW)
         return sql_errno(rc) ?: -EIO;
     *ret = sqlite3_column_int64(st, 0);
+    return 0;
+}
+
+/* ---- idempotency keys ---- */
+
+static bool
+idem_key_ok(const char *key)
+{
+    size_t len = key ? strnlen(key, STORE_IDEM_KEY_MAX + 1) : 0;
+
+    return len > 0 && len <= STORE_IDEM_KEY_MAX;
+}
+
+/* Deletes the keys that expired by now_ms. Caller holds the lock. */
+static int
+idem_purge(struct store *s, int64_t now_ms)
+{
+    _cleanup_reset_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_IDEM_PURGE, &st);
+
+    if (r < 0)
+        return r;
+    if (sqlite3_bind_int64(st, 1, now_ms - STORE_IDEM_TTL_MS) != SQLITE_OK)
+        return -ENOMEM;
+    return step_done(st, 0);
+}
+
+/* Inserts the key of job_id. Caller holds the lock. */
+static int
+idem_insert(struct store *s, const char *key, const char *body_sha256, const char *job_id,
+            int64_t now_ms)
+{
+    _cleanup_reset_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_IDEM_INSERT, &st), rc;
+
+    if (r < 0)
+        return r;
+    if (bind_text(st, 1, key) != SQLITE_OK || bind_text(st, 2, body_sha256) != SQLITE_OK ||
+        bind_text(st, 3, job_id) != SQLITE_OK || sqlite3_bind_int64(st, 4, now_ms) != SQLITE_OK)
+        return -ENOMEM;
+    rc = sqlite3_step(st);
+    return rc == SQLITE_DONE ? 0 : (sql_errno(rc) ?: -EIO);
+}
+
+int
+store_job_insert_idem(struct store *s, const struct store_job *j, const char *key,
+                      const char *body_sha256, int64_t now_ms)
+{
+    _cleanup_unlock_ struct store *locked = NULL;
+    int r;
+
+    if (!s || !job_ok(j) || !idem_key_ok(key) || !body_sha256)
+        return -EINVAL;
+    locked = store_lock(s);
+    if ((r = tx_begin(s)) < 0)
+        return r;
+    /* The purge first, so an expired row of the same key does not block the new one. */
+    r = idem_purge(s, now_ms);
+    if (r >= 0)
+        r = job_write_locked(s, STMT_JOB_INSERT, j);
+    if (r >= 0)
+        r = idem_insert(s, key, body_sha256, j->id, now_ms);
+    return tx_end(s, r);
+}
+
+int
+store_idem_get(struct store *s, const char *key, int64_t now_ms, struct store_idem *ret)
+{
+    _cleanup_unlock_ struct store *locked = NULL;
+    _cleanup_reset_ sqlite3_stmt *st = NULL;
+    struct store_idem v;
+    int r, rc;
+
+    if (!s || !idem_key_ok(key) || !ret)
+        return -EINVAL;
+    locked = store_lock(s);
+    if ((r = stmt_get(s, STMT_IDEM_GET, &st)) < 0)
+        return r;
+    if (bind_text(st, 1, key) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, now_ms - STORE_IDEM_TTL_MS) != SQLITE_OK)
+        return -ENOMEM;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return -ENOENT;
+    if (rc != SQLITE_ROW)
+        return sql_errno(rc) ?: -EIO;
+    if ((r = col_fixed(st, 0, v.body_sha256, sizeof(v.body_sha256))) < 0 ||
+        (r = col_fixed(st, 1, v.job_id, sizeof(v.job_id))) < 0)
+        return r;
+    *ret = v;
     return 0;
 }

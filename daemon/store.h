@@ -14,7 +14,7 @@
 
 #include "util.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_ID_MAX 64
 #define STORE_LIST_MAX 1000 /* rows one list call returns at most */
 
@@ -115,6 +115,23 @@ int store_egress_insert(struct store *s, const struct store_egress *ev, size_t n
 int store_egress_list(struct store *s, const char *job_id, size_t after, size_t limit,
                       struct store_egress **ret, size_t *n);
 void store_egress_free(struct store_egress *ev, size_t n);
+
+/* Idempotency keys (api.md, Idempotency-Key on POST /v1/jobs): a key names the job its first
+ * POST created and the SHA-256 of that POST's body. A key lives STORE_IDEM_TTL_MS: an older row
+ * is ignored by store_idem_get and deleted by the next store_job_insert_idem. A key goes with
+ * its job (store_job_delete). */
+#define STORE_IDEM_KEY_MAX 128                 /* bytes of a key, without the NUL */
+#define STORE_IDEM_TTL_MS (24LL * 3600 * 1000) /* 24 h */
+struct store_idem {
+    char body_sha256[65]; /* lowercase hex */
+    char job_id[STORE_ID_MAX];
+};
+/* Inserts job j and key (naming j) in one transaction, after deleting the expired keys:
+ * both or neither are stored. -EEXIST: the job id or a live key is taken (nothing stored). */
+int store_job_insert_idem(struct store *s, const struct store_job *j, const char *key,
+                          const char *body_sha256, int64_t now_ms);
+/* The live row of key at now_ms into *ret. 0, or -ENOENT (none, or expired). */
+int store_idem_get(struct store *s, const char *key, int64_t now_ms, struct store_idem *ret);
 
 /* Workspace rows. Return 0, -ENOENT, -EEXIST (a taken id, or a host_path adopted already). */
 int store_ws_insert(struct store *s, const struct store_ws *w);

@@ -17,7 +17,7 @@ for kind in unit integration; do
     find "$build/tests/$kind" -maxdepth 1 -type f -name 'test_*' ! -name '*.[od]' -perm -u+x \
         -exec cp {} "$dir/tests/$kind/" \;
 done
-cp "$build/airlockd" tests/run.sh "$dir/"
+cp "$build/airlockd" "$build/airlock" tests/run.sh "$dir/"
 cp policies/*.json "$dir/policies/"
 chmod -R a+rX "$dir"
 uid=$(id -u "$user")

@@ -263,7 +263,8 @@ healthy(struct daemon *d)
 bool
 daemon_start_args(struct daemon *d, const char *const *extra_argv)
 {
-    const char *argv[32] = {env_or("AIRLOCKD", "build/airlockd"), "--config", d->config};
+    const char *argv[32] = {d->bin[0] ? d->bin : env_or("AIRLOCKD", "build/airlockd"), "--config",
+                            d->config};
     size_t n = 3;
     int status;
 

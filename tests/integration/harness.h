@@ -22,7 +22,8 @@ struct daemon {
     char config[PATH_MAX];     /* <dir>/airlockd.json */
     char log[PATH_MAX];        /* <dir>/daemon.log */
     char token[128];
-    char env[4][512]; /* "NAME=value" added to the daemon's environment (daemon_setenv) */
+    char env[4][512];   /* "NAME=value" added to the daemon's environment (daemon_setenv) */
+    char bin[PATH_MAX]; /* the airlockd to run; "" for $AIRLOCKD */
     int nenv;
 };
 

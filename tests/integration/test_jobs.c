@@ -714,8 +714,8 @@ Test(restart, kill9_marks_running_jobs_lost_and_keeps_finished_ones)
     free(rid);
 }
 
-/* A client waiting for a job when the daemon is stopped gets the job's end (lost), not a
- * closed connection. */
+/* A client waiting for a job when the daemon is stopped gets the job's end (canceled by the
+ * shutdown), not a closed connection. */
 struct waiter {
     struct daemon *d;
     struct resp r;
@@ -750,8 +750,107 @@ Test(restart, sigterm_answers_waiting_clients)
     daemon_stop(&d);
     pthread_join(t, NULL);
     cr_expect_eq(w.r.status, 200, "the waiting client got %ld: %s", w.r.status, w.r.body);
-    cr_expect_str_eq(jstr(w.r.json, "status"), "lost", "%s", w.r.body);
-    cr_expect_str_eq(jstr(w.r.json, "reason"), "daemon_restart", "%s", w.r.body);
+    cr_expect_str_eq(jstr(w.r.json, "status"), "canceled", "%s", w.r.body);
+    cr_expect_str_eq(jstr(w.r.json, "reason"), "shutdown", "%s", w.r.body);
     resp_free(&w.r);
     daemon_start(&d);
+}
+
+/* ---- graceful stop: SIGTERM cancels every job with reason shutdown and records it ---- */
+
+static void
+up_stop(void)
+{
+    daemon_init(&d, "\"max_running_jobs\": 2, \"max_queued_jobs\": 4", true);
+    daemon_start(&d);
+}
+
+static char stop_marker[32];
+
+static int64_t
+time_mono_ms_test(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+down_stop(void)
+{
+    if (stop_marker[0])
+        procs_kill_matching(stop_marker);
+    down();
+}
+
+TestSuite(shutdown, .init = up_stop, .fini = down_stop, .timeout = 90);
+
+/* Two running jobs and two queued ones; a SIGTERM ends them all as canceled (reason shutdown),
+ * keeps what the running ones printed, leaves no process of theirs, and exits 0. */
+static void
+stop_with_jobs(int signals)
+{
+    char script[160];
+    char *ids[4];
+    int64_t t0;
+
+    make_marker(stop_marker, sizeof(stop_marker));
+    snprintf(script, sizeof(script), "echo started; sleep 1000 0.%s; echo never", stop_marker);
+    for (int i = 0; i < 2; i++) {
+        ids[i] = post_id(job_sh(script), 201, NULL);
+        json_decref(job_wait_running(&d, ids[i], 10000));
+    }
+    for (int i = 2; i < 4; i++)
+        ids[i] = post_id(job_sh("echo queued-ran"), 201, "queued");
+    for (int i = 0; i < 100 && procs_matching(stop_marker, NULL, 0) < 2; i++)
+        usleep(50 * 1000);
+    /* What the running jobs printed is in their output before the stop. */
+    for (int i = 0; i < 2; i++) {
+        char *out = NULL;
+        for (int k = 0; k < 100; k++) {
+            free(out);
+            out = job_output(&d, ids[i], "stdout");
+            if (out && strcmp(out, "started\n") == 0)
+                break;
+            usleep(20 * 1000);
+        }
+        cr_assert_str_eq(out, "started\n");
+        free(out);
+    }
+    t0 = time_mono_ms_test();
+    for (int i = 1; i < signals; i++)
+        kill(d.pid, SIGTERM); /* the extra ones: a second SIGTERM stops at once */
+    daemon_stop(&d);          /* SIGTERM, and asserts exit 0 within 10 s */
+    cr_expect_lt(time_mono_ms_test() - t0, 5000, "the stop took %lld ms",
+                 (long long)(time_mono_ms_test() - t0));
+    cr_expect_eq(procs_wait_gone(stop_marker, 5000), 0, "a canceled job's process survived");
+    cr_expect(file_contains(d.log, "reason shutdown") || signals > 1, "log: %s", d.log);
+    daemon_start(&d);
+    for (int i = 0; i < 4; i++) {
+        json_t *job = job_get(&d, ids[i]);
+        char *out = job_output(&d, ids[i], "stdout");
+        cr_expect_str_eq(jstr(job, "status"), "canceled", "%s", jdump(job));
+        cr_expect_str_eq(jstr(job, "reason"), "shutdown", "%s", jdump(job));
+        cr_expect(!json_is_null(json_object_get(job, "finished_at")), "%s", jdump(job));
+        cr_expect_str_eq(out, i < 2 ? "started\n" : "", "job %d's output", i);
+        if (i >= 2)
+            cr_expect(json_is_null(json_object_get(job, "started_at")),
+                      "a queued job ran during the stop: %s", jdump(job));
+        free(out);
+        json_decref(job);
+        free(ids[i]);
+    }
+    /* And the daemon runs jobs again. */
+    free(post_id(json_pack("{s:[s,s],s:b}", "command", "echo", "x", "wait", 1), 200, "succeeded"));
+}
+
+Test(shutdown, sigterm_cancels_running_and_queued_jobs_and_records_them)
+{
+    stop_with_jobs(1);
+}
+
+Test(shutdown, a_second_sigterm_stops_at_once_and_still_records)
+{
+    stop_with_jobs(2);
 }

@@ -256,6 +256,8 @@ static const char *const edge_ok[] = {
     "{\"workspaces_max\": 1000000}",
     "{\"workspace_allow_root_owned\": false}",
     "{\"workspace_allow_root_owned\": true}",
+    "{\"metrics_public\": false}",
+    "{\"metrics_public\": true}",
 };
 
 Test(config, edge_values_accepted)
@@ -595,6 +597,8 @@ static const struct bad bad_cases[] = {
     {"{\"workspace_allow_root_owned\": 0}", "workspace_allow_root_owned", "true or false"},
     {"{\"workspace_allow_root_owned\": \"true\"}", "workspace_allow_root_owned", "true or false"},
     {"{\"workspace_allow_root_owned\": null}", "workspace_allow_root_owned", "true or false"},
+    {"{\"metrics_public\": 1}", "metrics_public", "true or false"},
+    {"{\"metrics_public\": \"yes\"}", "metrics_public", "true or false"},
     {"{\"workspace_roots_max\": 1}", "workspace_roots_max", "unknown key"},
     {"{\"workspace_idle_days\": 1}", "workspace_idle_days", "unknown key"},
 };
@@ -969,6 +973,7 @@ Test(config, workspace_defaults)
     cr_assert_eq(c.workspace_disk_mb_max, 102400);
     cr_assert_eq(c.workspaces_max, 1000);
     cr_assert_eq(c.workspace_allow_root_owned, false);
+    cr_assert_eq(c.metrics_public, false, "/metrics needs the token unless the operator says");
     config_clear(&c);
 }
 

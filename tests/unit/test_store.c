@@ -1321,7 +1321,7 @@ Test(store, migrates_schema_1_to_2)
 
     s = open_ok();
     cr_assert_eq(store_schema_version(s), STORE_SCHEMA_VERSION);
-    cr_assert_eq(STORE_SCHEMA_VERSION, 2);
+    cr_assert_eq(STORE_SCHEMA_VERSION, 3);
 
     /* the job and its egress are kept as they were */
     cr_assert_eq(store_job_get(s, "j_old", &got), 0);
@@ -1355,7 +1355,7 @@ Test(store, migrates_schema_1_to_2)
     }
     store_close(s);
 
-    cr_assert_eq(sql_count(db_path, "PRAGMA user_version"), 2);
+    cr_assert_eq(sql_count(db_path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
     cr_assert_eq(sql_count(db_path, "PRAGMA application_id"), 1095912523);
     cr_assert_eq(sql_count(db_path, "SELECT count(*) FROM sqlite_master"
                                     " WHERE type = 'table' AND name = 'workspaces'"),
@@ -1371,7 +1371,7 @@ Test(store, migrates_schema_1_to_2)
     cr_assert_eq(store_job_get(s, "j_old", &got), 0);
     store_job_clear(&got);
     store_close(s);
-    cr_assert_eq(sql_count(db_path, "PRAGMA user_version"), 2);
+    cr_assert_eq(sql_count(db_path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 }
 
 /* A fresh database is created straight at the current schema, workspaces table included. */
@@ -1384,4 +1384,168 @@ Test(store, fresh_database_has_workspaces)
     cr_assert_eq(sql_count(db_path, "SELECT count(*) FROM sqlite_master"
                                     " WHERE type = 'table' AND name = 'workspaces'"),
                  1);
+}
+
+/* ---- idempotency keys (schema 3) ---- */
+
+static const char sha_a[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+static const char sha_b[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+static void
+idem_insert_ok(struct store *s, const char *id, const char *key, const char *sha, int64_t now)
+{
+    struct store_job j = job_make(id, "queued", "{}");
+
+    cr_assert_eq(store_job_insert_idem(s, &j, key, sha, now), 0);
+    store_job_clear(&j);
+}
+
+Test(store, idem_key_names_its_job)
+{
+    struct store *s = open_ok();
+    struct store_idem got;
+    struct store_job j;
+
+    cr_assert_eq(store_idem_get(s, "k1", 1000, &got), -ENOENT);
+    idem_insert_ok(s, "j1", "k1", sha_a, 1000);
+    cr_assert_eq(store_idem_get(s, "k1", 2000, &got), 0);
+    cr_assert_str_eq(got.job_id, "j1");
+    cr_assert_str_eq(got.body_sha256, sha_a);
+    cr_assert_eq(store_job_get(s, "j1", &j), 0, "the job is stored with its key");
+    store_job_clear(&j);
+    cr_assert_eq(store_idem_get(s, "k2", 2000, &got), -ENOENT);
+    store_close(s);
+}
+
+/* A taken key refuses the whole insert: the job is not stored either. */
+Test(store, idem_taken_key_stores_nothing)
+{
+    struct store *s = open_ok();
+    struct store_job j = job_make("j2", "queued", "{}"), got;
+
+    idem_insert_ok(s, "j1", "k", sha_a, 1000);
+    cr_assert_eq(store_job_insert_idem(s, &j, "k", sha_b, 1001), -EEXIST);
+    cr_assert_eq(store_job_get(s, "j2", &got), -ENOENT);
+    /* nor does a taken job id keep the key */
+    store_job_clear(&j);
+    j = job_make("j1", "queued", "{}");
+    cr_assert_eq(store_job_insert_idem(s, &j, "other", sha_a, 1002), -EEXIST);
+    struct store_idem idem;
+    cr_assert_eq(store_idem_get(s, "other", 1002, &idem), -ENOENT);
+    store_job_clear(&j);
+    store_close(s);
+}
+
+/* After 24 h a key is ignored, and the next insert purges it and may take it again. */
+Test(store, idem_keys_expire_after_24h)
+{
+    struct store *s = open_ok();
+    struct store_idem got;
+    int64_t t0 = 1000000;
+
+    idem_insert_ok(s, "j1", "k", sha_a, t0);
+    cr_assert_eq(store_idem_get(s, "k", t0 + STORE_IDEM_TTL_MS, &got), 0, "alive at 24 h");
+    cr_assert_eq(store_idem_get(s, "k", t0 + STORE_IDEM_TTL_MS + 1, &got), -ENOENT);
+    store_close(s);
+    cr_assert_eq(sql_count(db_path, "SELECT count(*) FROM idempotency"), 1, "not purged by a read");
+    s = open_ok();
+    idem_insert_ok(s, "j2", "k", sha_b, t0 + STORE_IDEM_TTL_MS + 1);
+    cr_assert_eq(store_idem_get(s, "k", t0 + STORE_IDEM_TTL_MS + 2, &got), 0);
+    cr_assert_str_eq(got.job_id, "j2");
+    cr_assert_str_eq(got.body_sha256, sha_b);
+    store_close(s);
+    cr_assert_eq(sql_count(db_path, "SELECT count(*) FROM idempotency"), 1);
+}
+
+Test(store, idem_key_goes_with_its_job)
+{
+    struct store *s = open_ok();
+    struct store_idem got;
+
+    idem_insert_ok(s, "j1", "k", sha_a, 1000);
+    cr_assert_eq(store_job_delete(s, "j1"), 0);
+    cr_assert_eq(store_idem_get(s, "k", 1001, &got), -ENOENT);
+    store_close(s);
+    cr_assert_eq(sql_count(db_path, "SELECT count(*) FROM idempotency"), 0);
+}
+
+Test(store, idem_bad_arguments)
+{
+    struct store *s = open_ok();
+    struct store_job j = job_make("j1", "queued", "{}");
+    struct store_idem got;
+    char long_key[STORE_IDEM_KEY_MAX + 2];
+
+    memset(long_key, 'k', sizeof(long_key) - 1);
+    long_key[sizeof(long_key) - 1] = '\0';
+    cr_assert_eq(store_job_insert_idem(s, &j, "", sha_a, 1), -EINVAL);
+    cr_assert_eq(store_job_insert_idem(s, &j, NULL, sha_a, 1), -EINVAL);
+    cr_assert_eq(store_job_insert_idem(s, &j, long_key, sha_a, 1), -EINVAL);
+    cr_assert_eq(store_job_insert_idem(s, &j, "k", NULL, 1), -EINVAL);
+    cr_assert_eq(store_idem_get(s, long_key, 1, &got), -EINVAL);
+    cr_assert_eq(store_idem_get(s, "k", 1, NULL), -EINVAL);
+    long_key[STORE_IDEM_KEY_MAX] = '\0'; /* exactly the maximum is fine */
+    cr_assert_eq(store_job_insert_idem(s, &j, long_key, sha_a, 1), 0);
+    cr_assert_eq(store_idem_get(s, long_key, 1, &got), 0);
+    store_job_clear(&j);
+    store_close(s);
+}
+
+/* ---- migration: a database written at schema 2 (before idempotency keys) ---- */
+
+/* migrations[1] of daemon/store.c, copied as released. */
+static const char schema_2_step_sql[] =
+    "CREATE TABLE workspaces ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " id TEXT UNIQUE NOT NULL,"
+    " labels_json TEXT NOT NULL CHECK (json_valid(labels_json)),"
+    " host_path TEXT UNIQUE,"
+    " owner_uid INTEGER NOT NULL DEFAULT -1,"
+    " owner_gid INTEGER NOT NULL DEFAULT -1,"
+    " dev INTEGER NOT NULL DEFAULT 0,"
+    " ino INTEGER NOT NULL DEFAULT 0,"
+    " disk_mb INTEGER NOT NULL DEFAULT 0,"
+    " created_ms INTEGER NOT NULL,"
+    " last_used_ms INTEGER NOT NULL,"
+    " jobs_total INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX jobs_workspace ON jobs (workspace) WHERE workspace IS NOT NULL;"
+    "PRAGMA user_version = 2;";
+
+Test(store, migrates_schema_2_to_3)
+{
+    struct store *s;
+    struct store_job got;
+    struct store_ws w;
+    struct store_idem idem;
+
+    sql_exec(db_path, schema_1_sql);
+    sql_exec(db_path, schema_2_step_sql);
+    sql_exec(db_path,
+             "INSERT INTO jobs (id, status, policy, command_json, labels_json, workspace,"
+             " created_ms) VALUES ('j_old', 'succeeded', 'default', '[\"true\"]', '{}', 'w1', 1);"
+             "INSERT INTO workspaces (id, labels_json, created_ms, last_used_ms)"
+             " VALUES ('w1', '{}', 1, 2);");
+    cr_assert_eq(sql_count(db_path, "PRAGMA user_version"), 2);
+
+    s = open_ok();
+    cr_assert_eq(store_schema_version(s), 3);
+    cr_assert_eq(store_job_get(s, "j_old", &got), 0, "jobs kept");
+    cr_assert_str_eq(got.workspace, "w1");
+    store_job_clear(&got);
+    cr_assert_eq(store_ws_get(s, "w1", &w), 0, "workspaces kept");
+    store_ws_clear(&w);
+    cr_assert_eq(store_idem_get(s, "k", 5, &idem), -ENOENT, "an empty idempotency table");
+    idem_insert_ok(s, "j_new", "k", sha_a, 5);
+    store_close(s);
+
+    cr_assert_eq(sql_count(db_path, "PRAGMA user_version"), 3);
+    cr_assert_eq(sql_count(db_path, "SELECT count(*) FROM sqlite_master"
+                                    " WHERE type = 'table' AND name = 'idempotency'"),
+                 1);
+    /* and a second open finds nothing left to do */
+    s = open_ok();
+    cr_assert_eq(store_idem_get(s, "k", 6, &idem), 0);
+    cr_assert_str_eq(idem.job_id, "j_new");
+    store_close(s);
+    cr_assert_eq(sql_count(db_path, "PRAGMA user_version"), 3);
 }
