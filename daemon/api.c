@@ -11,7 +11,10 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <strings.h>
+#include <grp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 
 #include "airlock_limits.h"
 #include "log.h"
@@ -598,41 +601,118 @@ api_bound_port(int fd)
     return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
-int
-api_start(const struct api_deps *deps, int listen_fd, struct api **ret, struct err *err)
+/* One libmicrohttpd daemon per listening socket, all with the same handlers. */
+static struct MHD_Daemon *
+mhd_start(struct api *a, int fd)
 {
-    struct api *a = calloc(1, sizeof(*a));
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
                      MHD_ALLOW_SUSPEND_RESUME;
 
+    return MHD_start_daemon(flags, 0, NULL, NULL, api_access, a, MHD_OPTION_EXTERNAL_LOGGER,
+                            mhd_log, a, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+                            MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_NOTIFY_COMPLETED,
+                            api_completed, a, MHD_OPTION_THREAD_POOL_SIZE,
+                            (unsigned)a->deps.cfg->api_threads, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)API_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)API_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                            (size_t)API_HEADER_BYTES_MAX * 2, MHD_OPTION_END);
+}
+
+int
+api_start(const struct api_deps *deps, int listen_fd, int unix_fd, struct api **ret,
+          struct err *err)
+{
+    struct api *a = calloc(1, sizeof(*a));
+
     if (!a) {
-        close(listen_fd);
+        if (listen_fd >= 0)
+            close(listen_fd);
+        if (unix_fd >= 0)
+            close(unix_fd);
         return -ENOMEM;
     }
     a->deps = *deps;
     if (api_wait_new(deps->jobs, &a->wait) < 0) {
-        close(listen_fd);
+        if (listen_fd >= 0)
+            close(listen_fd);
+        if (unix_fd >= 0)
+            close(unix_fd);
         free(a);
         return err_set(err, ENOMEM, "internal", "cannot start the long-poll timer");
     }
     for (size_t i = 0; i < ARRAY_SIZE(routes); i++)
         metrics_api_route(i, routes[i].method, routes[i].pattern);
-    a->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, api_access, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_LISTEN_SOCKET,
-        (MHD_socket)listen_fd, MHD_OPTION_NOTIFY_COMPLETED, api_completed, a,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)deps->cfg->api_threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)API_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)API_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)API_HEADER_BYTES_MAX * 2, MHD_OPTION_END);
-    if (!a->mhd) {
+    if (listen_fd >= 0 && !(a->mhd = mhd_start(a, listen_fd)))
         close(listen_fd);
+    if (unix_fd >= 0 && !(a->mhd_unix = mhd_start(a, unix_fd)))
+        close(unix_fd);
+    if ((listen_fd >= 0 && !a->mhd) || (unix_fd >= 0 && !a->mhd_unix)) {
+        if (a->mhd)
+            MHD_stop_daemon(a->mhd);
+        if (a->mhd_unix)
+            MHD_stop_daemon(a->mhd_unix);
         api_wait_free(a->wait);
         free(a);
         return err_set(err, EIO, "internal", "libmicrohttpd failed to start");
     }
     *ret = a;
     return 0;
+}
+
+int
+api_listen_unix(const struct config *cfg, struct err *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    const char *path = cfg->listen_unix;
+    gid_t gid = (gid_t)-1;
+    struct stat st;
+    int fd;
+
+    if (cfg->listen_unix_group[0]) {
+        struct group gr, *found = NULL;
+        char buf[4096];
+        uint64_t n;
+        if (str_to_u64(cfg->listen_unix_group, 0, UINT32_MAX - 1, &n) == 0)
+            gid = (gid_t)n;
+        else if (getgrnam_r(cfg->listen_unix_group, &gr, buf, sizeof(buf), &found) == 0 && found)
+            gid = found->gr_gid;
+        else
+            return err_set(err, ENOENT, "bad_config", "listen_unix_group: no group \"%s\"",
+                           cfg->listen_unix_group);
+    }
+    str_copy(sa.sun_path, sizeof(sa.sun_path), path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return err_set(err, errno, "internal", "%s: socket: %m", path);
+    if (lstat(path, &st) == 0) {
+        /* Left by a daemon that died, or in use by a live one: a connect tells. */
+        if (!S_ISSOCK(st.st_mode)) {
+            close(fd);
+            return err_set(err, EEXIST, "internal",
+                           "listen_unix: %s exists and is not a socket; refusing to replace it",
+                           path);
+        }
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        bool live = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+        if (probe >= 0)
+            close(probe);
+        if (live) {
+            close(fd);
+            return err_set(err, EADDRINUSE, "internal",
+                           "listen_unix: %s is in use by another process (another airlockd?)",
+                           path);
+        }
+        unlink(path);
+    }
+    /* Made 0600 by the umask, then opened to the group: never wider than asked, even briefly. */
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0) || chmod(path, 0660) < 0 ||
+        listen(fd, 128) < 0) {
+        int e = errno;
+        close(fd);
+        return err_set(err, e, "internal", "listen_unix: %s: %s", path, strerror(e));
+    }
+    return fd;
 }
 
 struct api *
@@ -647,7 +727,10 @@ api_stop(struct api *a)
      * resumed connections up to 2 s to be answered before every connection is closed. */
     for (int i = 0; i < 200 && __atomic_load_n(&a->waiting, __ATOMIC_SEQ_CST) > 0; i++)
         usleep(10 * 1000);
-    MHD_stop_daemon(a->mhd);
+    if (a->mhd)
+        MHD_stop_daemon(a->mhd);
+    if (a->mhd_unix)
+        MHD_stop_daemon(a->mhd_unix);
     api_wait_free(a->wait);
     free(a);
     return NULL;

@@ -38,8 +38,14 @@ struct api;
 int api_listen(const struct config *cfg, struct err *err);
 /* The port a listening fd is bound to (for port 0). Returns the port or -errno. */
 int api_bound_port(int fd);
-/* Starts serving on listen_fd (the api takes it). Starts threads. */
-int api_start(const struct api_deps *deps, int listen_fd, struct api **ret, struct err *err);
+/* Creates the Unix socket of cfg->listen_unix: a stale socket file left by a daemon that died is
+ * replaced, a live one (another daemon) or a file that is not a socket is refused; mode 0660,
+ * group listen_unix_group. Returns the fd or -errno with err. */
+int api_listen_unix(const struct config *cfg, struct err *err);
+/* Starts serving on listen_fd and unix_fd (either may be -1; the api takes them). Starts
+ * threads. */
+int api_start(const struct api_deps *deps, int listen_fd, int unix_fd, struct api **ret,
+              struct err *err);
 /* Stops accepting, finishes or drops in-flight requests, frees. NULL-safe; returns NULL. */
 struct api *api_stop(struct api *a);
 

@@ -17,8 +17,9 @@ struct api_wait;
 
 struct api {
     struct api_deps deps;
-    struct MHD_Daemon *mhd;
-    struct api_wait *wait; /* long-poll deadlines (api_wait.c) */
+    struct MHD_Daemon *mhd;      /* TCP, or NULL */
+    struct MHD_Daemon *mhd_unix; /* listen_unix, or NULL */
+    struct api_wait *wait;       /* long-poll deadlines (api_wait.c) */
     int waiting; /* requests suspended for a job's end, or following its output, and not yet
                   * completed (atomic) */
 };

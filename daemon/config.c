@@ -23,6 +23,7 @@ config_defaults(struct config *c)
     memset(c, 0, sizeof(*c));
     netaddr_parse("127.0.0.1", 9, &c->listen_addr);
     c->listen_port = CONFIG_DEFAULT_PORT;
+    c->listen_tcp = true;
     config_set_dir(c->state_dir, "var", "", NULL);
     config_set_dir(c->policy_dir, "policies", "", NULL);
     c->log_level = LOG_INFO;
@@ -122,6 +123,7 @@ config_set_listen(struct config *c, const char *value, struct err *err)
                        "\"%s\": the port must be a number from 0 to 65535", value);
     c->listen_addr = addr;
     c->listen_port = (uint16_t)port;
+    c->listen_tcp = true;
     return 0;
 }
 
@@ -338,6 +340,26 @@ apply_key(struct config *c, const char *key, json_t *v, const char *base, struct
     uint64_t u;
     int r;
 
+    if (strcmp(key, "listen") == 0 && json_is_null(v)) {
+        c->listen_tcp = false; /* the Unix socket only (checked once the file is read) */
+        return 0;
+    }
+    if (strcmp(key, "listen_unix") == 0 || strcmp(key, "listen_unix_group") == 0) {
+        bool path = key[11] == '\0';
+        if ((r = get_string(v, key, &s, err)) < 0)
+            return r;
+        if (path && (s[0] != '/' || strlen(s) >= sizeof(c->listen_unix)))
+            return err_set(err, EINVAL, "bad_config",
+                           "listen_unix: must be an absolute path of at most %zu bytes (a Unix "
+                           "socket's limit)",
+                           sizeof(c->listen_unix) - 1);
+        if (!path && (!*s || strlen(s) >= sizeof(c->listen_unix_group)))
+            return err_set(err, EINVAL, "bad_config",
+                           "listen_unix_group: must be a group name or number");
+        str_copy(path ? c->listen_unix : c->listen_unix_group,
+                 path ? sizeof(c->listen_unix) : sizeof(c->listen_unix_group), s);
+        return 0;
+    }
     if (strcmp(key, "listen") == 0) {
         if ((r = get_string(v, key, &s, err)) < 0)
             return r;
@@ -529,6 +551,10 @@ config_load(struct config *c, const char *path, struct err *err)
         }
     }
     json_decref(root);
+    if (!c->listen_tcp && !c->listen_unix[0])
+        return err_set(err, EINVAL, "bad_config",
+                       "%s: \"listen\": null turns TCP off, so listen_unix must name a socket",
+                       path);
     if (c->workspace_disk_mb > c->workspace_disk_mb_max)
         return err_set(err, EINVAL, "bad_config",
                        "%s: workspace_disk_mb (%u) must not be more than workspace_disk_mb_max "

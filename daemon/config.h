@@ -31,6 +31,9 @@ struct config {
     char path[PATH_MAX]; /* the file loaded, "" when none */
     struct netaddr listen_addr;
     uint16_t listen_port;
+    bool listen_tcp;            /* false: "listen": null, the Unix socket only */
+    char listen_unix[108];      /* a Unix socket path ("" none): sun_path's size */
+    char listen_unix_group[64]; /* its group ("" the daemon's own); mode 0660 */
     char state_dir[PATH_MAX];
     char policy_dir[PATH_MAX];
     char *token; /* NULL when not set; wiped with explicit_bzero by config_clear */

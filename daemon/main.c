@@ -370,7 +370,8 @@ main(int argc, char **argv)
     char *token = NULL;
     char where[80];
     sigset_t mask;
-    int r, fd, sfd, cg_lock = -1, status = EX_CONFIG;
+    int r, fd, ufd = -1, sfd, cg_lock = -1, status = EX_CONFIG;
+    bool unix_bound = false;
 
     r = parse_args(argc, argv, &o);
     if (r != 0)
@@ -428,9 +429,22 @@ main(int argc, char **argv)
     if (jobs_new(&jd, &jobs, &err) < 0 || jobs_start(jobs, &err) < 0 ||
         follow_new(jobs, cfg.state_dir, &follow, &err) < 0)
         goto out;
-    if ((fd = api_listen(&cfg, &err)) < 0)
-        goto out;
-    cfg.listen_port = (uint16_t)api_bound_port(fd);
+    if (cfg.listen_tcp) {
+        if ((fd = api_listen(&cfg, &err)) < 0)
+            goto out;
+        cfg.listen_port = (uint16_t)api_bound_port(fd);
+    } else {
+        fd = -1;
+        cfg.listen_port = 0;
+    }
+    if (cfg.listen_unix[0]) {
+        if ((ufd = api_listen_unix(&cfg, &err)) < 0) {
+            if (fd >= 0)
+                close(fd);
+            goto out;
+        }
+        unix_bound = true;
+    }
     struct api_deps deps = {.cfg = &cfg,
                             .token = token,
                             .policies = ps,
@@ -441,11 +455,13 @@ main(int argc, char **argv)
                             .cgroups = cgroups,
                             .probe = &probe,
                             .started_ms = time_now_ms()};
-    if (api_start(&deps, fd, &api, &err) < 0)
+    if (api_start(&deps, fd, ufd, &api, &err) < 0)
         goto out;
     config_listen_format(&cfg, where, sizeof(where));
-    log_info("api.listen", "listening on http://%s (state %s, policies %s)", where, cfg.state_dir,
-             cfg.policy_dir);
+    log_info("api.listen", "listening on %s%s%s%s%s (state %s, policies %s)",
+             cfg.listen_tcp ? "http://" : "", cfg.listen_tcp ? where : "",
+             cfg.listen_tcp && unix_bound ? " and " : "", unix_bound ? "unix:" : "",
+             unix_bound ? cfg.listen_unix : "", cfg.state_dir, cfg.policy_dir);
     serve(ps, sfd);
     drain_jobs(jobs, sfd, cfg.shutdown_grace_s);
     status = 0;
@@ -457,6 +473,8 @@ out:
     /* Followers then end their streams; none may stay suspended into MHD_stop_daemon. */
     follow_stop(follow);
     api = api_stop(api);
+    if (unix_bound)
+        unlink(cfg.listen_unix);
     follow = follow_free(follow); /* after the API: closing a stream closes its follower */
     jobs = jobs_free(jobs);
     proxy = proxy_free(proxy); /* after the jobs: they detach from it */

@@ -44,7 +44,8 @@ static const struct usage usages[] = {
            "  policy ls | policy show NAME | policy check NAME URL [METHOD]\n"
            "\n"
            "Options:\n"
-           "  --url URL          the daemon (default: $AIRLOCK_URL, else " CLI_DEFAULT_URL ")\n"
+           "  --url URL          the daemon: http://HOST:PORT or unix:/PATH (default:\n"
+           "                     $AIRLOCK_URL, else " CLI_DEFAULT_URL ")\n"
            "  --token-file FILE  the API token (default: $AIRLOCK_TOKEN, else "
            "$AIRLOCK_STATE_DIR/token,\n"
            "                     else ./var/token as `make run` writes it)\n"
@@ -259,10 +260,19 @@ find_url(struct cli *c)
 
     if (!c->url[0] && str_copy(c->url, sizeof(c->url), env && *env ? env : CLI_DEFAULT_URL) < 0)
         return cli_usage_error(NULL, "AIRLOCK_URL: longer than %d bytes", CLI_URL_MAX - 1);
+    /* unix:/run/airlock/airlockd.sock: the daemon's listen_unix socket. */
+    if (str_has_prefix(c->url, "unix:")) {
+        if (c->url[5] != '/' || str_copy(c->unix_path, sizeof(c->unix_path), c->url + 5) < 0)
+            return cli_usage_error(NULL,
+                                   "the daemon's URL \"%s\": a socket is unix:/ABSOLUTE/PATH "
+                                   "(at most %zu bytes)",
+                                   c->url, sizeof(c->unix_path) - 1);
+        str_copy(c->url, sizeof(c->url), "http://localhost");
+    }
     if (!str_has_prefix(c->url, "http://") && !str_has_prefix(c->url, "https://"))
         return cli_usage_error(NULL,
                                "the daemon's URL \"%s\" (--url or AIRLOCK_URL) must begin "
-                               "with http:// (e.g. " CLI_DEFAULT_URL ")",
+                               "with http:// or be unix:/PATH (e.g. " CLI_DEFAULT_URL ")",
                                c->url);
     len = strlen(c->url);
     while (len > 0 && c->url[len - 1] == '/')

@@ -28,6 +28,7 @@
 
 struct cli {
     char url[CLI_URL_MAX];     /* base URL without a trailing '/' */
+    char unix_path[108];       /* "unix:/path" URLs: the socket (the URL is then localhost) */
     char token_file[4096];     /* --token-file, or "" */
     char token[CLI_TOKEN_MAX]; /* loaded by cli_token_load; wiped by cli_done */
     bool token_loaded;

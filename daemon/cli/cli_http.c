@@ -202,6 +202,8 @@ easy_new(struct cli *c, const char *method, const char *path, struct curl_slist 
     }
     *hdrs = l;
     curl_easy_setopt(h, CURLOPT_URL, url);
+    if (c->unix_path[0])
+        curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->unix_path);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, l);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);

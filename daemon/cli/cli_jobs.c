@@ -231,6 +231,8 @@ follow_start(struct cli *c, CURLM *m, struct follow *f, const char *id)
         return -1;
     f->status = 0;
     curl_easy_setopt(f->h, CURLOPT_URL, url);
+    if (c->unix_path[0])
+        curl_easy_setopt(f->h, CURLOPT_UNIX_SOCKET_PATH, c->unix_path);
     curl_easy_setopt(f->h, CURLOPT_HTTPHEADER, f->hdrs);
     curl_easy_setopt(f->h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(f->h, CURLOPT_CONNECTTIMEOUT, 10L);

@@ -258,6 +258,10 @@ static const char *const edge_ok[] = {
     "{\"workspace_allow_root_owned\": true}",
     "{\"metrics_public\": false}",
     "{\"metrics_public\": true}",
+    "{\"listen_unix\": \"/run/airlock/airlockd.sock\"}",
+    "{\"listen_unix\": \"/run/airlock/airlockd.sock\", \"listen\": null}",
+    "{\"listen_unix\": \"/tmp/a.sock\", \"listen_unix_group\": \"airlock\"}",
+    "{\"listen_unix_group\": \"1000\"}",
 };
 
 Test(config, edge_values_accepted)
@@ -421,7 +425,15 @@ static const struct bad bad_cases[] = {
     {"{\"max_jobs\": 4}", "max_jobs", "unknown key"},
     /* listen: type */
     {"{\"listen\": 8420}", "listen", "must be a string"},
-    {"{\"listen\": null}", "listen", "must be a string"},
+    {"{\"listen\": null}", "listen", "listen_unix must name a socket"},
+    {"{\"listen_unix\": \"relative.sock\"}", "listen_unix", "absolute path"},
+    {"{\"listen_unix\": 5}", "listen_unix", "must be a string"},
+    {"{\"listen_unix\": \"/tmp/"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "aaaaaaaaaaaaaa.sock\"}",
+     "listen_unix", "at most 107 bytes"},
+    {"{\"listen_unix_group\": \"\"}", "listen_unix_group", "group name or number"},
+    {"{\"listen_unix_group\": 5}", "listen_unix_group", "must be a string"},
     {"{\"listen\": [\"127.0.0.1:8420\"]}", "listen", "must be a string"},
     /* listen: value */
     {"{\"listen\": \"127.0.0.1\"}", "listen", "ADDR:PORT"},
