@@ -53,6 +53,16 @@ static const struct api_route routes[] = {
 
 _Static_assert(ARRAY_SIZE(routes) <= METRICS_ROUTES_MAX, "raise METRICS_ROUTES_MAX");
 
+size_t
+api_routes(const char **methods, const char **patterns, size_t max)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(routes) && i < max; i++) {
+        methods[i] = routes[i].method;
+        patterns[i] = routes[i].pattern;
+    }
+    return ARRAY_SIZE(routes);
+}
+
 const char *
 api_query(struct api_request *req, const char *name)
 {

@@ -48,5 +48,9 @@ int api_start(const struct api_deps *deps, int listen_fd, int unix_fd, struct ap
               struct err *err);
 /* Stops accepting, finishes or drops in-flight requests, frees. NULL-safe; returns NULL. */
 struct api *api_stop(struct api *a);
+/* The route table (for tests and docs checks): the first max routes' methods and patterns
+ * ({} one segment, {*} the rest) into the arrays (static strings). Returns how many routes
+ * there are, which may be more than max. */
+size_t api_routes(const char **methods, const char **patterns, size_t max);
 
 #endif

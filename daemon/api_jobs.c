@@ -222,7 +222,7 @@ api_jobs_create(struct api_request *req)
     json_decref(body);
     if (r == -EAGAIN)
         return api_reply_error(req, 429, "too_many_jobs", "%s", err.message);
-    if (r == -ESHUTDOWN)
+    if (r == -ESHUTDOWN || r == -ENOSPC)
         return api_reply_error(req, 503, "unavailable", "%s", err.message);
     if (r == -EINVAL)
         return api_reply_err(req, 400, &err);

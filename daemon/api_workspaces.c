@@ -187,6 +187,12 @@ file_error(struct api_request *req, int r, const char *path)
         return api_reply_error(req, 413, "payload_too_large",
                                "%.200s: the upload would pass workspace %s's disk cap (disk_mb)",
                                path, ws);
+    case -ENOSPC:
+    case -EDQUOT:
+        return api_reply_error(req, 503, "unavailable",
+                               "%.200s: no room on the disk, or the state volume is under "
+                               "min_free_mb (%s)",
+                               path, strerror(-r));
     case -ESTALE:
         return api_reply_error(req, 409, "conflict",
                                "workspace %s: its directory is no longer the one adopted "
@@ -314,8 +320,10 @@ upload_begin(struct api_request *req)
         (void)str_to_u64(len, 0, UINT64_MAX, &expected); /* checked by the head already */
     if (workspaces_exists(req->api->deps.workspaces, req->params[0]) < 0)
         return no_workspace(req);
-    r = workspaces_upload_begin(req->api->deps.workspaces, req->params[0], path, expected, &u,
-                                &err);
+    r = jobs_check_free(req->api->deps.cfg, &err);
+    if (r == 0)
+        r = workspaces_upload_begin(req->api->deps.workspaces, req->params[0], path, expected, &u,
+                                    &err);
     if (r == 0) {
         req->stream = u;
         return MHD_YES;
@@ -330,6 +338,8 @@ upload_begin(struct api_request *req)
     }
     if (r == -EFBIG && err.message[0])
         return api_reply_error(req, 413, "payload_too_large", "%s", err.message);
+    if (r == -ENOSPC && err.message[0])
+        return api_reply_error(req, 503, "unavailable", "%s", err.message);
     return file_error(req, r, path);
 }
 

@@ -43,6 +43,9 @@ config_defaults(struct config *c)
     c->proxy_connect_timeout_s = 10;
     c->proxy_upstream_timeout_s = 60;
     c->shutdown_grace_s = 10;
+    c->retention_hours = 168;
+    c->record_retention_days = 90;
+    c->min_free_mb = 512;
     str_copy(c->protected_paths[0], CONFIG_PROTECTED_LEN, ".git/hooks/");
     str_copy(c->protected_paths[1], CONFIG_PROTECTED_LEN, ".git/config");
     /* git takes config and hooks from the directory .git/commondir names: "." keeps them in
@@ -72,6 +75,9 @@ static const struct uint_key proxy_keys[] = {
     {"proxy_connect_timeout_s", 1, 3600, offsetof(struct config, proxy_connect_timeout_s)},
     {"proxy_upstream_timeout_s", 1, 86400, offsetof(struct config, proxy_upstream_timeout_s)},
     {"shutdown_grace_s", 0, 3600, offsetof(struct config, shutdown_grace_s)},
+    {"retention_hours", 0, 876000, offsetof(struct config, retention_hours)},
+    {"record_retention_days", 0, 36500, offsetof(struct config, record_retention_days)},
+    {"min_free_mb", 0, 16777216, offsetof(struct config, min_free_mb)},
     {"workspace_idle_hours", 0, 87600, offsetof(struct config, workspace_idle_hours)},
     {"workspace_disk_mb", 1, 16777216, offsetof(struct config, workspace_disk_mb)},
     {"workspace_disk_mb_max", 1, 16777216, offsetof(struct config, workspace_disk_mb_max)},

@@ -57,6 +57,9 @@ struct config {
     unsigned proxy_connect_timeout_s;       /* connecting to an upstream */
     unsigned proxy_upstream_timeout_s;      /* an upstream silent this long: 504 */
     unsigned shutdown_grace_s;              /* SIGTERM: how long canceled jobs get to be recorded */
+    unsigned retention_hours; /* an ended job's files (output, own workspace) kept (0: ever) */
+    unsigned record_retention_days; /* an ended job's record and events kept (0: ever) */
+    unsigned min_free_mb; /* no job or upload below this much free on state_dir (0: off) */
     /* Workspaces (docs/config.md). */
     char workspace_roots[CONFIG_ROOTS_MAX][PATH_MAX]; /* adoptable trees, absolute, resolved */
     unsigned nworkspace_roots;

@@ -15,6 +15,7 @@
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
@@ -86,6 +87,11 @@ struct jobs {
     pthread_t thread;
     bool thread_started;
     bool stopping; /* jobs_shutdown: no new job; those left are canceled with reason shutdown */
+    /* Retention (retention_hours, record_retention_days): its own thread, once a minute. */
+    pthread_t retention;
+    bool retention_started, retention_stop;
+    pthread_cond_t retention_wake;
+    int64_t retention_mark;     /* files of jobs that ended up to here are removed already */
     struct cgroup_job *next_cg; /* reserved for the next job: its warm child waits in it */
     unsigned starting;          /* spawns in flight with the lock released */
     bool start_pending;         /* a slot freed inside the supervisor's batch */
@@ -937,6 +943,8 @@ jobs_submit(struct jobs *j, const struct job_request *req, char *ret_id, size_t 
         return err_set(err, ESHUTDOWN, "unavailable",
                        "the daemon is shutting down and takes no new jobs; retry when it is "
                        "back");
+    if ((r = jobs_check_free(j->d.cfg, err)) < 0)
+        return r;
     /* A retry is answered before anything else is checked (the policy may have gone since). */
     if ((r = idem_lookup(j, req, ret_id, n, err)) != 0)
         return r;
@@ -1473,13 +1481,121 @@ fail:
 }
 
 int
+jobs_check_free(const struct config *cfg, struct err *err)
+{
+    struct statvfs sv;
+    uint64_t avail;
+
+    if (!cfg->min_free_mb || statvfs(cfg->state_dir, &sv) < 0)
+        return 0;
+    avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+    if (avail >= (uint64_t)cfg->min_free_mb * MIB)
+        return 0;
+    return err_set(err, ENOSPC, "unavailable",
+                   "the state volume (%s) has %llu MB free, under min_free_mb (%u): nothing new "
+                   "is written until space is freed (DELETE old jobs and workspaces, or lower "
+                   "retention_hours)",
+                   cfg->state_dir, (unsigned long long)(avail / MIB), cfg->min_free_mb);
+}
+
+/* One retention pass: records (and files) of jobs older than record_retention_days, then the
+ * files of jobs that ended more than retention_hours ago (their records stay). Never a queued
+ * or running job; a job's row is gone before its files, so nothing half-deleted is served. */
+static void
+retention_pass(struct jobs *j)
+{
+    const struct config *cfg = j->d.cfg;
+    int64_t now = time_now_ms();
+    size_t n, total = 0;
+    char **ids;
+    int r;
+
+    if (cfg->record_retention_days) {
+        int64_t before = now - (int64_t)cfg->record_retention_days * 86400 * 1000;
+        do {
+            ids = NULL;
+            n = 0;
+            if ((r = store_jobs_delete_ended(j->d.store, before, 500, &ids, &n)) < 0) {
+                log_warn("retention.records", "cannot delete old jobs: %s", strerror(-r));
+                break;
+            }
+            for (size_t i = 0; i < n; i++)
+                fs_remove_tree(j->jobs_dirfd, ids[i]);
+            total += n;
+            store_ids_free(ids, n);
+        } while (n == 500);
+        if (total)
+            log_info("retention.records",
+                     "%zu jobs ended more than %u days ago forgotten (record_retention_days)",
+                     total, cfg->record_retention_days);
+    }
+    if (cfg->retention_hours) {
+        int64_t upto = now - (int64_t)cfg->retention_hours * 3600 * 1000, *ts;
+        total = 0;
+        do {
+            ids = NULL;
+            ts = NULL;
+            n = 0;
+            r = store_jobs_ended_between(j->d.store, j->retention_mark, upto, 500, &ids, &ts, &n);
+            if (r < 0) {
+                log_warn("retention.files", "cannot list old jobs: %s", strerror(-r));
+                break;
+            }
+            for (size_t i = 0; i < n; i++)
+                if (faccessat(j->jobs_dirfd, ids[i], F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    fs_remove_tree(j->jobs_dirfd, ids[i]) == 0)
+                    total++;
+            if (n)
+                j->retention_mark = ts[n - 1];
+            store_ids_free(ids, n);
+            free(ts);
+        } while (n == 500);
+        if (total)
+            log_info("retention.files",
+                     "output and workspaces of %zu jobs ended more than %u hours ago removed "
+                     "(retention_hours); their records stay",
+                     total, cfg->retention_hours);
+    }
+}
+
+static void *
+retention_main(void *arg)
+{
+    struct jobs *j = arg;
+
+    pthread_mutex_lock(&j->lock);
+    while (!j->retention_stop) {
+        pthread_mutex_unlock(&j->lock);
+        retention_pass(j);
+        pthread_mutex_lock(&j->lock);
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += 60;
+        while (!j->retention_stop &&
+               pthread_cond_timedwait(&j->retention_wake, &j->lock, &ts) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&j->lock);
+    return NULL;
+}
+
+int
 jobs_start(struct jobs *j, struct err *err)
 {
+    pthread_condattr_t ca;
     int r = pthread_create(&j->thread, NULL, supervisor, j);
 
     if (r != 0)
         return err_set(err, r, "internal", "jobs: cannot start the supervisor: %s", strerror(r));
     j->thread_started = true;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&j->retention_wake, &ca);
+    pthread_condattr_destroy(&ca);
+    if ((r = pthread_create(&j->retention, NULL, retention_main, j)) != 0)
+        return err_set(err, r, "internal", "jobs: cannot start the retention thread: %s",
+                       strerror(r));
+    j->retention_started = true;
     return 0;
 }
 
@@ -1488,6 +1604,14 @@ jobs_stop(struct jobs *j)
 {
     if (!j)
         return;
+    if (j->retention_started) {
+        pthread_mutex_lock(&j->lock);
+        j->retention_stop = true;
+        pthread_cond_signal(&j->retention_wake);
+        pthread_mutex_unlock(&j->lock);
+        pthread_join(j->retention, NULL);
+        j->retention_started = false;
+    }
     if (j->thread_started) {
         ssize_t w = write(j->stop[1], "x", 1);
         (void)w;

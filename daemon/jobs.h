@@ -129,6 +129,10 @@ bool jobs_unwatch(struct jobs *j, const char *id, void *ctx);
  * is recorded. Returns how many jobs were active; jobs_counts tells when none is left. */
 int jobs_shutdown(struct jobs *j);
 
+/* 0 when the state volume has at least min_free_mb free (or the check is off), else -ENOSPC
+ * with err (code "unavailable") saying how much is left. */
+int jobs_check_free(const struct config *cfg, struct err *err);
+
 /* Counts for /healthz. */
 void jobs_counts(struct jobs *j, unsigned *running, unsigned *queued);
 

@@ -158,6 +158,8 @@ enum stmt_id {
     STMT_IDEM_PURGE,
     STMT_IDEM_INSERT,
     STMT_IDEM_GET,
+    STMT_ENDED_BETWEEN,
+    STMT_DELETE_ENDED,
     STMT_COUNT
 };
 
@@ -201,6 +203,13 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_IDEM_PURGE] = "DELETE FROM idempotency WHERE created_ms < ?1",
     [STMT_IDEM_INSERT] = "INSERT INTO idempotency (key, body_sha256, job_id, created_ms)"
                          " VALUES (?1, ?2, ?3, ?4)",
+    /* Retention (jobs.c): ended jobs by when they ended. */
+    [STMT_ENDED_BETWEEN] = "SELECT id, finished_ms FROM jobs WHERE finished_ms > ?1"
+                           " AND finished_ms <= ?2 AND status NOT IN ('queued', 'running')"
+                           " ORDER BY finished_ms LIMIT ?3",
+    [STMT_DELETE_ENDED] = "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE finished_ms > 0"
+                          " AND finished_ms < ?1 AND status NOT IN ('queued', 'running')"
+                          " ORDER BY finished_ms LIMIT ?2) RETURNING id",
     [STMT_IDEM_GET] = "SELECT body_sha256, job_id FROM idempotency WHERE key = ?1"
                       " AND created_ms >= ?2",
 };
@@ -1553,5 +1562,103 @@ store_idem_get(struct store *s, const char *key, int64_t now_ms, struct store_id
         (r = col_fixed(st, 1, v.job_id, sizeof(v.job_id))) < 0)
         return r;
     *ret = v;
+    return 0;
+}
+
+/* ---- retention ---- */
+
+/* Steps a bound statement whose column 0 is a job id (and column 1, when times, a time). */
+static int
+collect_ids(sqlite3_stmt *st, char ***ret, int64_t **times, size_t *ret_n)
+{
+    char **ids = NULL;
+    int64_t *ts = NULL;
+    size_t n = 0, cap = 0;
+    int rc, r = 0;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char **g = reallocarray(ids, ncap, sizeof(*ids));
+            int64_t *gt = g && times ? reallocarray(ts, ncap, sizeof(*ts)) : ts;
+            if (g)
+                ids = g;
+            if (!g || (times && !gt)) {
+                r = -ENOMEM;
+                break;
+            }
+            ts = gt;
+            cap = ncap;
+        }
+        if ((r = col_strdup(st, 0, &ids[n])) < 0)
+            break;
+        if (times)
+            ts[n] = sqlite3_column_int64(st, 1);
+        n++;
+    }
+    if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = sql_errno(rc) ?: -EIO;
+    if (r < 0) {
+        store_ids_free(ids, n);
+        free(ts);
+        return r;
+    }
+    *ret = ids;
+    if (times)
+        *times = ts;
+    *ret_n = n;
+    return 0;
+}
+
+int
+store_jobs_ended_between(struct store *s, int64_t after_ms, int64_t upto_ms, size_t limit,
+                         char ***ret_ids, int64_t **ret_finished, size_t *ret_n)
+{
+    _cleanup_unlock_ struct store *locked = NULL;
+    _cleanup_reset_ sqlite3_stmt *st = NULL;
+    int r;
+
+    if (!s || !ret_ids || !ret_finished || !ret_n || limit == 0)
+        return -EINVAL;
+    locked = store_lock(s);
+    if ((r = stmt_get(s, STMT_ENDED_BETWEEN, &st)) < 0)
+        return r;
+    if (sqlite3_bind_int64(st, 1, after_ms) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, upto_ms) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)limit) != SQLITE_OK)
+        return -ENOMEM;
+    return collect_ids(st, ret_ids, ret_finished, ret_n);
+}
+
+int
+store_jobs_delete_ended(struct store *s, int64_t before_ms, size_t limit, char ***ret_ids,
+                        size_t *ret_n)
+{
+    _cleanup_unlock_ struct store *locked = NULL;
+    char **ids = NULL;
+    size_t n = 0;
+    int r;
+
+    if (!s || !ret_ids || !ret_n || limit == 0)
+        return -EINVAL;
+    locked = store_lock(s);
+    if ((r = tx_begin(s)) < 0)
+        return r;
+    {
+        _cleanup_reset_ sqlite3_stmt *st = NULL;
+        r = stmt_get(s, STMT_DELETE_ENDED, &st);
+        if (r >= 0 && (sqlite3_bind_int64(st, 1, before_ms) != SQLITE_OK ||
+                       sqlite3_bind_int64(st, 2, (sqlite3_int64)limit) != SQLITE_OK))
+            r = -ENOMEM;
+        if (r >= 0)
+            r = collect_ids(st, &ids, NULL, &n);
+    }
+    r = tx_end(s, r);
+    if (r < 0) {
+        store_ids_free(ids, n);
+        return r;
+    }
+    *ret_ids = ids;
+    *ret_n = n;
     return 0;
 }

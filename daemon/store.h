@@ -106,6 +106,15 @@ void store_job_list_free(struct store_job *jobs, size_t n);
  * with store_ids_free) so the caller can clean what they left. */
 int store_jobs_mark_lost(struct store *s, int64_t now_ms, char ***ret_ids, size_t *ret_n);
 void store_ids_free(char **ids, size_t n);
+/* Retention: ended jobs whose finished_ms is in (after_ms, upto_ms], oldest first, at most
+ * limit (ids and finished_ms, malloc'd; free the ids with store_ids_free, the times with
+ * free). */
+int store_jobs_ended_between(struct store *s, int64_t after_ms, int64_t upto_ms, size_t limit,
+                             char ***ret_ids, int64_t **ret_finished, size_t *ret_n);
+/* Deletes at most limit ended jobs that finished before before_ms (their egress events and
+ * idempotency keys go with them), in one transaction, and returns their ids. */
+int store_jobs_delete_ended(struct store *s, int64_t before_ms, size_t limit, char ***ret_ids,
+                            size_t *ret_n);
 
 /* Egress events: inserted in one transaction per batch, each counted on its job's
  * egress_allowed / egress_denied (store_job_update leaves those two alone). An event whose job

@@ -1549,3 +1549,72 @@ Test(store, migrates_schema_2_to_3)
     store_close(s);
     cr_assert_eq(sql_count(db_path, "PRAGMA user_version"), 3);
 }
+
+/* ---- retention ---- */
+
+static void
+insert_ended(struct store *s, const char *id, const char *status, int64_t finished_ms)
+{
+    struct store_job j = job_make(id, status, "{}");
+    int r;
+
+    j.finished_ms = finished_ms;
+    r = store_job_insert(s, &j);
+    cr_assert_eq(r, 0, "insert %s: %d", id, r);
+    store_job_clear(&j);
+}
+
+Test(store, retention_lists_ended_jobs_by_end_and_deletes_only_old_ended_ones)
+{
+    struct store *s = open_ok();
+    struct store_egress ev = {.job_id = "old",
+                              .time_ms = 1,
+                              .port = 80,
+                              .decision = "deny",
+                              .reason = "no_rule",
+                              .host = "x.test",
+                              .method = "GET"};
+    char **ids = NULL;
+    int64_t *ts = NULL;
+    size_t n = 0;
+
+    insert_ended(s, "old", "succeeded", 1000);
+    insert_ended(s, "mid", "failed", 2000);
+    insert_ended(s, "new", "canceled", 3000);
+    insert_ended(s, "run", "running", 0);
+    insert_ended(s, "odd", "running", 1500); /* a running job is never ended, whatever its time */
+    cr_assert_eq(store_egress_insert(s, &ev, 1), 0);
+
+    cr_assert_eq(store_jobs_ended_between(s, 0, 2000, 10, &ids, &ts, &n), 0);
+    cr_assert_eq(n, 2);
+    cr_expect_str_eq(ids[0], "old");
+    cr_expect_eq(ts[0], 1000);
+    cr_expect_str_eq(ids[1], "mid");
+    store_ids_free(ids, n);
+    free(ts);
+    cr_assert_eq(store_jobs_ended_between(s, 1000, 5000, 1, &ids, &ts, &n), 0);
+    cr_assert_eq(n, 1, "the limit");
+    cr_expect_str_eq(ids[0], "mid");
+    store_ids_free(ids, n);
+    free(ts);
+
+    cr_assert_eq(store_jobs_delete_ended(s, 2500, 10, &ids, &n), 0);
+    cr_assert_eq(n, 2);
+    store_ids_free(ids, n);
+    struct store_job j;
+    cr_expect_eq(store_job_get(s, "old", &j), -ENOENT);
+    cr_expect_eq(store_job_get(s, "mid", &j), -ENOENT);
+    cr_assert_eq(store_job_get(s, "new", &j), 0);
+    store_job_clear(&j);
+    cr_assert_eq(store_job_get(s, "odd", &j), 0, "a running job was deleted");
+    store_job_clear(&j);
+    struct store_egress *evs = NULL;
+    size_t nev = 0;
+    cr_assert_eq(store_egress_list(s, "old", 0, 10, &evs, &nev), 0);
+    cr_expect_eq(nev, 0, "the deleted job's events stayed");
+    store_egress_free(evs, nev);
+    cr_assert_eq(store_jobs_delete_ended(s, 2500, 10, &ids, &n), 0);
+    cr_expect_eq(n, 0, "a second pass finds nothing");
+    store_ids_free(ids, n);
+    store_close(s);
+}
