@@ -26,7 +26,7 @@ PKGS     := libmicrohttpd jansson libcurl sqlite3 libseccomp
 TEST_PKG := criterion
 DEB_PKGS := build-essential pkg-config clang clang-format libmicrohttpd-dev libjansson-dev \
             libcurl4-openssl-dev libsqlite3-dev libseccomp-dev libcriterion-dev \
-            libclang-rt-14-dev curl ca-certificates python3 openssl git sqlite3
+            libclang-rt-14-dev curl ca-certificates python3 python3-yaml openssl git sqlite3
 
 WARN := -std=gnu17 -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \
         -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wformat=2 \
@@ -88,6 +88,11 @@ $(BUILD)/tests/unit/%.o: tests/unit/%.c | deps-check
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
+
+# Files the tests embed with .incbin (the compiler's -MMD does not see them).
+$(BUILD)/tests/integration/test_proxy.o: tests/integration/upstream.py
+$(BUILD)/tests/integration/test_openapi.o: docs/openapi.yaml tests/integration/openapi_check.py
+$(BUILD)/tests/unit/test_openapi.o: docs/openapi.yaml
 
 $(BUILD)/tests/integration/%.o: tests/integration/%.c | deps-check
 	@mkdir -p $(@D)

@@ -645,6 +645,11 @@ api_jobs_file(struct api_request *req)
     case -ENXIO:
         return api_reply_error(req, 400, "bad_request", "%.200s: not a regular file or a directory",
                                p);
+    case -ESTALE:
+        return api_reply_error(req, 409, "conflict",
+                               "job %s's workspace is an adopted directory that is no longer the "
+                               "one adopted (replaced, or its owner changed)",
+                               req->params[0]);
     default:
         return reply_errno(req, r, p);
     }

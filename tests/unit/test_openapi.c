@@ -29,8 +29,8 @@ extern const char airlock_openapi_yaml_unit[];
 #define MAX_OPS 256
 
 struct op {
-    char method[16];  /* upper case */
-    char pattern[256]; /* normalised: every {name} as {} */
+    char method[16];     /* upper case */
+    char pattern[256];   /* normalised: every {name} as {} */
     bool trailing_param; /* the documented path ends with a {name} segment */
 };
 
@@ -149,8 +149,8 @@ spec_ops(const char *text, struct ops *ops)
                 cr_assert_not_null(colon, "a path key without a colon: %.*s", (int)len, line);
                 klen = (size_t)(colon - k);
             }
-            cr_assert(klen > 0 && k[0] == '/', "a key under paths: that is no path: %.*s",
-                      (int)len, line);
+            cr_assert(klen > 0 && k[0] == '/', "a key under paths: that is no path: %.*s", (int)len,
+                      line);
             cur_trailing = normalise(k, klen, cur, sizeof(cur));
         } else if (in_paths && indent == 4 && cur[0]) {
             const char *w = line + 4;
@@ -201,8 +201,8 @@ static bool
 documented(const struct ops *ops, const struct route *r)
 {
     for (size_t i = 0; i < ops->n; i++)
-        if (strcmp(ops->op[i].method, r->method) == 0 &&
-            strcmp(ops->op[i].pattern, r->norm) == 0 && (!r->rest || ops->op[i].trailing_param))
+        if (strcmp(ops->op[i].method, r->method) == 0 && strcmp(ops->op[i].pattern, r->norm) == 0 &&
+            (!r->rest || ops->op[i].trailing_param))
             return true;
     return false;
 }
@@ -276,8 +276,7 @@ Test(openapi, every_route_is_documented_and_every_documented_route_served)
                  ops.op[i].pattern);
         nextra++;
     }
-    cr_expect_eq(nmissing, 0, "%zu routes of the daemon are not in %s:%s", nmissing, from,
-                 missing);
+    cr_expect_eq(nmissing, 0, "%zu routes of the daemon are not in %s:%s", nmissing, from, missing);
     cr_expect_eq(nextra, 0, "%zu operations of %s are not served by the daemon:%s", nextra, from,
                  extra);
     free(text);
