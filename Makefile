@@ -3,7 +3,8 @@
 #
 #   make            build the daemon (release flags, hardened)
 #   make run        install missing packages, build, start with config/airlockd.json
-#   make test       install missing packages, build, run unit + integration tests
+#   make test       install missing packages, build, run unit + integration tests, then e2e
+#   make e2e        the dashboard's end-to-end tests in headless Chromium (tests/e2e/run.sh)
 #   make check      the tests again under ASan + UBSan; any leak fails the run
 #   make lint       clang-format check and banned calls
 #   make format     reformat the sources in place
@@ -64,7 +65,7 @@ INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 INTEG_LIB  := $(BUILD)/tests/integration/harness.o
 TEST_CFLAGS := -Wno-unknown-warning-option -Wno-missing-prototypes -Wno-cast-qual -Wno-format-truncation $(shell pkg-config --cflags $(TEST_PKG) 2>/dev/null)
 
-PHONY_EXTRA := test-unprivileged test-run-asan
+PHONY_EXTRA := test-unprivileged test-run-asan e2e
 .PHONY: all run test test-run check $(PHONY_EXTRA) lint format install uninstall deps deps-check clean fuzz bench
 all: $(DAEMON) $(CLI)
 
@@ -105,9 +106,15 @@ $(BUILD)/tests/integration/test_%: $(BUILD)/tests/integration/test_%.o $(INTEG_L
 # Criterion runs tests in parallel by default; -j2 keeps the 2-core machine responsive.
 test: deps
 	@$(MAKE) --no-print-directory test-run
+	@$(MAKE) --no-print-directory e2e
 
 test-run: $(DAEMON) $(CLI) $(UNIT_BINS) $(INTEG_BINS)
 	@AIRLOCKD=$(abspath $(DAEMON)) AIRLOCK_SRC=$(CURDIR) tests/run.sh $(UNIT_BINS) $(INTEG_BINS)
+
+# The dashboard in headless Chromium (docs/dashboard.md): run.sh installs chromium and
+# playwright-core when missing, starts the daemon and saves screenshots in build/e2e/.
+e2e: $(DAEMON)
+	@AIRLOCKD=$(abspath $(DAEMON)) tests/e2e/run.sh
 
 # ASan + UBSan. Criterion does not fail a run on a leak, so run.sh also fails when the log has
 # a LeakSanitizer report. detect_leaks needs ptrace-free LSan, which works as root and as a user.
@@ -134,7 +141,8 @@ format:
 
 # make install: the binaries to $(PREFIX)/bin, the config and the policies to
 # $(SYSCONFDIR)/airlock (a file changed locally is kept, the new one goes beside it as .new),
-# the state directory $(LOCALSTATEDIR)/lib/airlock (0700), the systemd unit, the docs.
+# the state directory $(LOCALSTATEDIR)/lib/airlock (0700), the systemd unit, the docs, the
+# dashboard's web/ to $(PREFIX)/share/airlock/web (replaced whole; the config's web_dir).
 install: $(DAEMON) $(CLI)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/airlock \
 	           $(DESTDIR)$(SYSCONFDIR)/airlock/policies $(DESTDIR)$(UNITDIR)
@@ -143,7 +151,8 @@ install: $(DAEMON) $(CLI)
 	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/airlock
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	sed -e 's|"\.\./var"|"$(LOCALSTATEDIR)/lib/airlock"|' \
-	    -e 's|"\.\./policies"|"$(SYSCONFDIR)/airlock/policies"|' config/airlockd.json \
+	    -e 's|"\.\./policies"|"$(SYSCONFDIR)/airlock/policies"|' \
+	    -e 's|"\.\./web"|"$(PREFIX)/share/airlock/web"|' config/airlockd.json \
 	    > "$$tmp/airlockd.json" && \
 	sed -e 's|@PREFIX@|$(PREFIX)|g' config/airlockd.service > "$$tmp/airlockd.service" && \
 	for f in "$$tmp/airlockd.json:$(SYSCONFDIR)/airlock/airlockd.json" \
@@ -156,12 +165,21 @@ install: $(DAEMON) $(CLI)
 	  else install -m 0644 "$$src" "$$dst"; fi; \
 	done
 	install -m 0644 README.md docs/*.md docs/openapi.yaml $(DESTDIR)$(PREFIX)/share/doc/airlock/
+	install -d $(DESTDIR)$(PREFIX)/share/doc/airlock/img
+	install -m 0644 docs/img/*.png $(DESTDIR)$(PREFIX)/share/doc/airlock/img/
+	rm -rf $(DESTDIR)$(PREFIX)/share/airlock/web
+	install -d $(DESTDIR)$(PREFIX)/share/airlock/web
+	@find web -name '.*' -prune -o -type d -print | while read -r d; do \
+	  install -d -m 0755 "$(DESTDIR)$(PREFIX)/share/airlock/$$d" || exit 1; done
+	@find web -name '.*' -prune -o -type f -print | while read -r f; do \
+	  install -m 0644 "$$f" "$(DESTDIR)$(PREFIX)/share/airlock/$$f" || exit 1; done
 
 # Removes what install put in place, except the config, the policies and the state.
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/airlockd $(DESTDIR)$(PREFIX)/bin/airlock \
 	      $(DESTDIR)$(UNITDIR)/airlockd.service
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/airlock
+	rm -rf $(DESTDIR)$(PREFIX)/share/airlock
 
 # deps-check is cheap (pkg-config only) and runs before every compile; deps installs when
 # something is missing, and costs nothing when all is there.

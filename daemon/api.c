@@ -49,6 +49,9 @@ static const struct api_route routes[] = {
     {"PUT", "/v1/workspaces/{}/files/{*}", api_workspaces_file_put, true, false,
      &api_workspaces_upload},
     {"DELETE", "/v1/workspaces/{}/files/{*}", api_workspaces_file_delete, true, false},
+    /* The dashboard (api_web.c): any path outside /v1, /healthz and /metrics; no token. */
+    {"GET", "/", api_web, false, false},
+    {"GET", "/{*}", api_web, false, false},
 };
 
 _Static_assert(ARRAY_SIZE(routes) <= METRICS_ROUTES_MAX, "raise METRICS_ROUTES_MAX");
@@ -298,6 +301,8 @@ route_find(struct api_request *req, bool *path_known, char *allow, size_t allow_
     allow[0] = '\0';
     for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
         char *params[API_PARAMS_MAX] = {0};
+        if (routes[i].handler == api_web && !api_web_path(req->url))
+            continue;
         if (!route_match(routes[i].pattern, req->url, params))
             continue;
         *path_known = true;

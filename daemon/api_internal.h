@@ -115,6 +115,10 @@ enum MHD_Result api_workspaces_file_get(struct api_request *req);
 enum MHD_Result api_workspaces_file_delete(struct api_request *req);
 enum MHD_Result api_workspaces_file_put(struct api_request *req);
 extern const struct api_stream api_workspaces_upload;
+/* The dashboard's static files from web_dir (api_web.c). api_web_path: whether a path is one
+ * the dashboard's routes may take (not /v1..., /healthz, /metrics). */
+enum MHD_Result api_web(struct api_request *req);
+bool api_web_path(const char *url);
 /* Answers with the bytes of a regular file (fd taken) or the listing of a directory. */
 enum MHD_Result api_reply_file(struct api_request *req, int fd, bool is_dir);
 /* Long-poll deadlines (api_wait.c): one timer thread resumes the suspended requests whose time

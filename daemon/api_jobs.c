@@ -359,6 +359,41 @@ status_valid(const char *s)
     return false;
 }
 
+/* A list with a strong ETag over its bytes, and 304 when If-None-Match names it: a dashboard
+ * polling the jobs table gets an empty answer while nothing changed. Takes out. */
+static enum MHD_Result
+reply_list_etag(struct api_request *req, json_t *out)
+{
+    char *text = out ? json_dumps(out, JSON_COMPACT) : NULL;
+    struct MHD_Response *resp;
+    char etag[24];
+    bool same;
+
+    json_decref(out);
+    if (!text)
+        return api_reply_error(req, 500, "internal", "out of memory");
+    etag_of(text, etag, sizeof(etag));
+    same = etag_matches(if_none_match(req), etag);
+    if (same) {
+        free(text);
+        resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
+    } else {
+        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    }
+    if (!resp)
+        return MHD_NO;
+    if (!same)
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "ETag", etag);
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    enum MHD_Result res = MHD_queue_response(req->conn, same ? 304 : 200, resp);
+    MHD_destroy_response(resp);
+    req->answered = true;
+    req->status = same ? 304 : 200;
+    return res;
+}
+
 enum MHD_Result
 api_jobs_list(struct api_request *req)
 {
@@ -397,7 +432,7 @@ api_jobs_list(struct api_request *req)
         return api_reply_error(req, 400, "bad_request", "before: no job \"%.64s\"", f.before);
     if (r < 0)
         return reply_errno(req, r, "jobs");
-    return api_reply_json(req, 200, out);
+    return reply_list_etag(req, out);
 }
 
 enum MHD_Result

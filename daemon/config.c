@@ -26,6 +26,7 @@ config_defaults(struct config *c)
     c->listen_tcp = true;
     config_set_dir(c->state_dir, "var", "", NULL);
     config_set_dir(c->policy_dir, "policies", "", NULL);
+    config_set_dir(c->web_dir, "web", "", NULL);
     c->log_level = LOG_INFO;
     c->max_running_jobs = 4;
     c->max_queued_jobs = 64;
@@ -373,10 +374,14 @@ apply_key(struct config *c, const char *key, json_t *v, const char *base, struct
             err_prefix(err, "listen");
         return r;
     }
-    if (strcmp(key, "state_dir") == 0 || strcmp(key, "policy_dir") == 0) {
+    if (strcmp(key, "state_dir") == 0 || strcmp(key, "policy_dir") == 0 ||
+        strcmp(key, "web_dir") == 0) {
         if ((r = get_string(v, key, &s, err)) < 0)
             return r;
-        r = config_set_dir(key[0] == 's' ? c->state_dir : c->policy_dir, s, base, err);
+        r = config_set_dir(key[0] == 's'   ? c->state_dir
+                           : key[0] == 'p' ? c->policy_dir
+                                           : c->web_dir,
+                           s, base, err);
         if (r < 0)
             err_prefix(err, "%s", key);
         return r;

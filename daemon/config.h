@@ -36,6 +36,8 @@ struct config {
     char listen_unix_group[64]; /* its group ("" the daemon's own); mode 0660 */
     char state_dir[PATH_MAX];
     char policy_dir[PATH_MAX];
+    /* The dashboard's static files (GET /); may not exist. */
+    char web_dir[PATH_MAX];
     char *token; /* NULL when not set; wiped with explicit_bzero by config_clear */
     bool log_json;
     enum log_level log_level;
@@ -80,7 +82,7 @@ void config_defaults(struct config *c);
 int config_load(struct config *c, const char *path, struct err *err);
 /* Parses "ADDR:PORT" (IPv4 dotted quad or [IPv6]) into c. Returns 0 or -EINVAL with err. */
 int config_set_listen(struct config *c, const char *value, struct err *err);
-/* Sets a directory value (state_dir, policy_dir) made absolute against base ("" = cwd). */
+/* Sets a directory value (state_dir, policy_dir, web_dir) made absolute against base ("" = cwd). */
 int config_set_dir(char *dst, const char *value, const char *base, struct err *err);
 /* Sets the token after checking its form (TOKEN_MIN..TOKEN_MAX printable, no spaces). */
 int config_set_token(struct config *c, const char *value, const char *origin, struct err *err);

@@ -462,6 +462,10 @@ main(int argc, char **argv)
              cfg.listen_tcp ? "http://" : "", cfg.listen_tcp ? where : "",
              cfg.listen_tcp && unix_bound ? " and " : "", unix_bound ? "unix:" : "",
              unix_bound ? cfg.listen_unix : "", cfg.state_dir, cfg.policy_dir);
+    char index_html[PATH_MAX + 16];
+    snprintf(index_html, sizeof(index_html), "%s/index.html", cfg.web_dir);
+    if (access(index_html, R_OK) < 0)
+        log_warn("web.missing", "no dashboard: %s: %m (web_dir); GET / answers 404", index_html);
     serve(ps, sfd);
     drain_jobs(jobs, sfd, cfg.shutdown_grace_s);
     status = 0;

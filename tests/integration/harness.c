@@ -472,6 +472,10 @@ http_do(struct daemon *d, const char *method, const char *path, const struct req
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
+    /* A large body goes with "Expect: 100-continue": wait for the daemon's answer (an early 413)
+     * instead of curl's default 1 s, so a slow (sanitized) daemon's refusal is read before the
+     * body is sent -- sending it into a connection being closed can turn the 413 into a reset. */
+    curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 10000L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROXY, "");
     /* Paths go out as written: tests send "..", "%2e%2e" and "//" on purpose. */

@@ -109,10 +109,12 @@ Test(install, layout_config_unit_and_a_second_install)
     cr_expect_eq(mode_of(dpath("/etc/airlock/policies/default.json")), 0644);
     cr_expect_eq(mode_of(dpath("/etc/systemd/system/airlockd.service")), 0644);
     cr_expect_eq(mode_of(dpath("/usr/local/share/doc/airlock/api.md")), 0644);
+    cr_expect_eq(mode_of(dpath("/usr/local/share/airlock/web")), 0755, "the dashboard's files");
 
     text = read_file_str(dpath("/etc/airlock/airlockd.json"));
     cr_expect(strstr(text, "\"state_dir\": \"/var/lib/airlock\""), "%s", text);
     cr_expect(strstr(text, "\"policy_dir\": \"/etc/airlock/policies\""), "%s", text);
+    cr_expect(strstr(text, "\"web_dir\": \"/usr/local/share/airlock/web\""), "%s", text);
     free(text);
     text = read_file_str(dpath("/etc/systemd/system/airlockd.service"));
     cr_expect(strstr(text, "ExecStart=/usr/local/bin/airlockd --config /etc/airlock/airlockd.json"),

@@ -89,6 +89,34 @@ Test(jobs, sh_job_with_files_stdin_env_cwd_labels)
     json_decref(job);
 }
 
+/* The jobs list has an ETag: a dashboard polling it gets 304 until something changes. */
+Test(jobs, the_list_answers_304_while_nothing_changes)
+{
+    struct resp r, again;
+    char *etag;
+    json_t *job;
+
+    job = job_run(&d, job_sh("echo one"));
+    json_decref(job);
+    r = http_get(&d, "/v1/jobs?limit=10");
+    cr_assert_eq(r.status, 200);
+    etag = resp_header(&r, "ETag");
+    cr_assert_not_null(etag, "no ETag on the list");
+    char hdr[160];
+    snprintf(hdr, sizeof(hdr), "If-None-Match: %s", etag);
+    again = http(&d, "GET", "/v1/jobs?limit=10", NULL, NULL, NULL, hdr);
+    cr_expect_eq(again.status, 304, "an unchanged list: %ld", again.status);
+    cr_expect_eq(again.len, 0);
+    resp_free(&again);
+    job = job_run(&d, job_sh("echo two"));
+    json_decref(job);
+    again = http(&d, "GET", "/v1/jobs?limit=10", NULL, NULL, NULL, hdr);
+    cr_expect_eq(again.status, 200, "the list changed: %ld", again.status);
+    resp_free(&again);
+    free(etag);
+    resp_free(&r);
+}
+
 Test(jobs, the_job_object_has_every_field)
 {
     json_t *spec = json_pack("{s:[s,s]}", "command", "echo", "hi"), *job, *usage, *cmd;

@@ -616,7 +616,7 @@ Test(metrics, api_requests_count_by_route_pattern_and_code)
     r = http(&d, "GET", "/v1/jobs", NULL, "", NULL, NULL);
     cr_assert_eq(r.status, 401);
     resp_free(&r);
-    r = http_get(&d, "/no/such/route");
+    r = http_get(&d, "/v1/no/such/route"); /* outside /v1 it would be the dashboard's file route */
     cr_assert_eq(r.status, 404);
     resp_free(&r);
     r = http(&d, "PATCH", "/v1/jobs", NULL, NULL, NULL, NULL);

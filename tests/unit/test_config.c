@@ -95,6 +95,8 @@ Test(config, defaults)
     cr_assert_str_eq(c.state_dir, want);
     snprintf(want, sizeof(want), "%s/policies", cwd);
     cr_assert_str_eq(c.policy_dir, want);
+    snprintf(want, sizeof(want), "%s/web", cwd);
+    cr_assert_str_eq(c.web_dir, want);
     cr_assert_null(c.token);
     cr_assert_eq(c.log_json, false);
     cr_assert_eq(c.log_level, LOG_INFO);
@@ -321,11 +323,15 @@ Test(config, relative_dirs_resolve_against_the_file)
     struct config c;
     char want[PATH_MAX + 32];
 
-    load_ok("{\"state_dir\": \"var\", \"policy_dir\": \"conf/policies\"}", &c);
+    load_ok("{\"state_dir\": \"var\", \"policy_dir\": \"conf/policies\", \"web_dir\": "
+            "\"../web\"}",
+            &c);
     snprintf(want, sizeof(want), "%s/var", dir);
     cr_assert_str_eq(c.state_dir, want);
     snprintf(want, sizeof(want), "%s/conf/policies", dir);
     cr_assert_str_eq(c.policy_dir, want);
+    snprintf(want, sizeof(want), "%s/../web", dir);
+    cr_assert_str_eq(c.web_dir, want);
 }
 
 Test(config, relative_dirs_in_a_subdirectory_config)
@@ -467,6 +473,8 @@ static const struct bad bad_cases[] = {
     {"{\"policy_dir\": false}", "policy_dir", "must be a string"},
     {"{\"policy_dir\": \"\"}", "policy_dir", "non-empty"},
     {"{\"policy_dir\": \"x\\ty\"}", "policy_dir", "control"},
+    {"{\"web_dir\": 1}", "web_dir", "must be a string"},
+    {"{\"web_dir\": \"\"}", "web_dir", "non-empty"},
     /* token */
     {"{\"token\": 5}", "token", "must be a string"},
     {"{\"token\": true}", "token", "must be a string"},
