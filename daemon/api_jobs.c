@@ -89,19 +89,14 @@ job_text(struct api_request *req, const char *id, char **ret_text, char etag[24]
     return 0;
 }
 
-/* GET /v1/jobs/<id>: the job with an ETag; 304 when If-None-Match names it. */
+/* Answers 200 with the JSON text (taken) and its ETag, or 304 with no body when the request's
+ * If-None-Match names the ETag. Cache-Control no-cache: a client may keep it, and must ask. */
 static enum MHD_Result
-reply_job_etag(struct api_request *req, const char *id)
+reply_etagged(struct api_request *req, char *text, const char *etag)
 {
-    const char *inm = if_none_match(req);
+    bool same = etag_matches(if_none_match(req), etag);
     struct MHD_Response *resp;
-    char etag[24], *text = NULL;
-    bool same;
-    int r = job_text(req, id, &text, etag, NULL);
 
-    if (r < 0)
-        return reply_errno(req, r, id);
-    same = etag_matches(inm, etag);
     if (same) {
         free(text);
         resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
@@ -120,6 +115,18 @@ reply_job_etag(struct api_request *req, const char *id)
     req->answered = true;
     req->status = same ? 304 : 200;
     return res;
+}
+
+/* GET /v1/jobs/<id>: the job with an ETag; 304 when If-None-Match names it. */
+static enum MHD_Result
+reply_job_etag(struct api_request *req, const char *id)
+{
+    char etag[24], *text = NULL;
+    int r = job_text(req, id, &text, etag, NULL);
+
+    if (r < 0)
+        return reply_errno(req, r, id);
+    return reply_etagged(req, text, etag);
 }
 
 static enum MHD_Result
@@ -361,37 +368,19 @@ status_valid(const char *s)
 
 /* A list with a strong ETag over its bytes, and 304 when If-None-Match names it: a dashboard
  * polling the jobs table gets an empty answer while nothing changed. Takes out. */
+/* A list with a strong ETag over its bytes: a dashboard polling the jobs table gets an empty
+ * 304 while nothing changed. Takes out. */
 static enum MHD_Result
 reply_list_etag(struct api_request *req, json_t *out)
 {
     char *text = out ? json_dumps(out, JSON_COMPACT) : NULL;
-    struct MHD_Response *resp;
     char etag[24];
-    bool same;
 
     json_decref(out);
     if (!text)
         return api_reply_error(req, 500, "internal", "out of memory");
     etag_of(text, etag, sizeof(etag));
-    same = etag_matches(if_none_match(req), etag);
-    if (same) {
-        free(text);
-        resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
-    } else {
-        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    }
-    if (!resp)
-        return MHD_NO;
-    if (!same)
-        MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "ETag", etag);
-    MHD_add_response_header(resp, "Cache-Control", "no-cache");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    enum MHD_Result res = MHD_queue_response(req->conn, same ? 304 : 200, resp);
-    MHD_destroy_response(resp);
-    req->answered = true;
-    req->status = same ? 304 : 200;
-    return res;
+    return reply_etagged(req, text, etag);
 }
 
 enum MHD_Result

@@ -13,7 +13,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/epoll.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -105,29 +104,6 @@ struct jobs {
 static void start_queued(struct jobs *j);
 
 /* ---- small helpers ---- */
-
-static void
-job_id_new(char *buf, size_t n)
-{
-    uint8_t rnd[8] = {0};
-    uint64_t ms = (uint64_t)time_now_ms();
-
-    if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
-        memset(rnd, 0, sizeof(rnd));
-    snprintf(buf, n, "j_%012llx%02x%02x%02x%02x%02x%02x%02x%02x",
-             (unsigned long long)(ms & 0xffffffffffffULL), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
-             rnd[5], rnd[6], rnd[7]);
-}
-
-static bool
-id_valid(const char *id)
-{
-    size_t len = strlen(id);
-
-    if (len < 3 || len >= STORE_ID_MAX || strncmp(id, "j_", 2) != 0)
-        return false;
-    return strspn(id + 2, "0123456789abcdef") == len - 2;
-}
 
 /* mkdirat with exactly mode (the daemon's umask is 077). EEXIST is not an error. */
 static int
@@ -280,7 +256,7 @@ jobs_get_json(struct jobs *j, const char *id, int *ret_errno)
     json_t *o;
     int r;
 
-    if (!id_valid(id)) {
+    if (!id_valid(id, 'j', STORE_ID_MAX)) {
         *ret_errno = -ENOENT;
         return NULL;
     }
@@ -964,7 +940,7 @@ jobs_submit(struct jobs *j, const struct job_request *req, char *ret_id, size_t 
     x->command = json_incref(req->command);
     x->env = json_incref(req->env);
     str_copy(x->cwd, sizeof(x->cwd), req->cwd);
-    job_id_new(x->rec.id, sizeof(x->rec.id));
+    id_make(x->rec.id, sizeof(x->rec.id), 'j');
     if (req->workspace) {
         struct ws_use use;
         if ((r = workspaces_acquire(j->d.workspaces, req->workspace, &use, err)) < 0) {
@@ -1250,7 +1226,7 @@ jobs_cancel(struct jobs *j, const char *id)
     struct job *x;
     int r;
 
-    if (!id_valid(id))
+    if (!id_valid(id, 'j', STORE_ID_MAX))
         return -ENOENT;
     pthread_mutex_lock(&j->lock);
     x = find_active(j, id);
@@ -1276,7 +1252,7 @@ jobs_delete(struct jobs *j, const char *id)
 {
     int r;
 
-    if (!id_valid(id))
+    if (!id_valid(id, 'j', STORE_ID_MAX))
         return -ENOENT;
     pthread_mutex_lock(&j->lock);
     if (find_active(j, id)) {
@@ -1299,7 +1275,7 @@ jobs_exists(struct jobs *j, const char *id)
     struct store_job rec = {0};
     int r;
 
-    if (!id_valid(id))
+    if (!id_valid(id, 'j', STORE_ID_MAX))
         return -ENOENT;
     r = store_job_get(j->d.store, id, &rec);
     store_job_clear(&rec);
@@ -1335,7 +1311,7 @@ jobs_file_open(struct jobs *j, const char *id, const char *path, int *ret_fd, bo
     char ws[STORE_ID_MAX + 16];
     int wsfd, r;
 
-    if (!id_valid(id))
+    if (!id_valid(id, 'j', STORE_ID_MAX))
         return -ENOENT;
     if ((r = store_job_get(j->d.store, id, &rec)) < 0)
         return r;

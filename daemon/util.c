@@ -3,6 +3,8 @@
  */
 #include "util.h"
 
+#include <sys/random.h>
+
 #include <stdio.h>
 #include <time.h>
 
@@ -73,6 +75,29 @@ bool
 str_has_prefix(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+void
+id_make(char *buf, size_t n, char prefix)
+{
+    uint8_t rnd[8] = {0};
+    uint64_t ms = (uint64_t)time_now_ms();
+
+    if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+        memset(rnd, 0, sizeof(rnd));
+    snprintf(buf, n, "%c_%012llx%02x%02x%02x%02x%02x%02x%02x%02x", prefix,
+             (unsigned long long)(ms & 0xffffffffffffULL), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+             rnd[5], rnd[6], rnd[7]);
+}
+
+bool
+id_valid(const char *id, char prefix, size_t max)
+{
+    size_t len = strlen(id);
+
+    if (len < 3 || len >= max || id[0] != prefix || id[1] != '_')
+        return false;
+    return strspn(id + 2, "0123456789abcdef") == len - 2;
 }
 
 bool

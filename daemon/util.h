@@ -74,6 +74,12 @@ bool path_rel_valid(const char *p, size_t max, bool allow_ctl);
 /* Parses a whole decimal unsigned integer in [min,max]; no sign, no spaces, no junk. */
 int str_to_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
 
+/* Ids of jobs ("j_") and workspaces ("w_"): the prefix, 12 hex digits of the Unix time in ms
+ * (so ids sort by creation), 16 random hex digits. id_make writes one into buf (n >= 31);
+ * id_valid checks one's form (prefix, then 1 or more lower-case hex digits, shorter than max). */
+void id_make(char *buf, size_t n, char prefix);
+bool id_valid(const char *id, char prefix, size_t max);
+
 /* Compares two byte strings in time that depends only on their lengths. */
 bool mem_equal_ct(const void *a, size_t alen, const void *b, size_t blen);
 

@@ -11,7 +11,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/random.h>
 
 #include "jobs_fs.h"
 #include "log.h"
@@ -99,33 +98,10 @@ jobs_using(struct workspaces *w, const char *id)
 
 /* ---- rows and directories ---- */
 
-static bool
-id_valid(const char *id)
-{
-    size_t len = strlen(id);
-
-    if (len < 3 || len >= STORE_ID_MAX || strncmp(id, "w_", 2) != 0)
-        return false;
-    return strspn(id + 2, "0123456789abcdef") == len - 2;
-}
-
-static void
-id_new(char *buf, size_t n)
-{
-    uint8_t rnd[8] = {0};
-    uint64_t ms = (uint64_t)time_now_ms();
-
-    if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
-        memset(rnd, 0, sizeof(rnd));
-    snprintf(buf, n, "w_%012llx%02x%02x%02x%02x%02x%02x%02x%02x",
-             (unsigned long long)(ms & 0xffffffffffffULL), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
-             rnd[5], rnd[6], rnd[7]);
-}
-
 static int
 row_get(struct workspaces *w, const char *id, struct store_ws *ret)
 {
-    if (!id_valid(id))
+    if (!id_valid(id, 'w', STORE_ID_MAX))
         return -ENOENT;
     return store_ws_get(w->store, id, ret);
 }
@@ -312,7 +288,7 @@ workspaces_create(struct workspaces *w, const struct ws_create *req, int *ret_er
                     w->cfg->workspace_disk_mb_max);
         goto fail;
     }
-    id_new(row.id, sizeof(row.id));
+    id_make(row.id, sizeof(row.id), 'w');
     row.labels_json = req->labels ? json_dumps(req->labels, JSON_COMPACT) : strdup("{}");
     row.owner_uid = row.owner_gid = -1;
     row.created_ms = row.last_used_ms = time_now_ms();

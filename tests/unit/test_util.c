@@ -5,6 +5,7 @@
  * and the others still run.
  */
 #include <criterion/criterion.h>
+#include <unistd.h>
 
 #include <stdio.h>
 
@@ -559,4 +560,23 @@ Test(util, path_rel_valid_very_deep)
     buf[DEPTH] = '\n';
     cr_assert_not(path_rel_valid(buf, sizeof(buf), false));
     cr_assert(path_rel_valid(buf, sizeof(buf), true));
+}
+
+Test(util, ids_sort_by_time_and_are_checked)
+{
+    char a[32], b[32];
+
+    id_make(a, sizeof(a), 'j');
+    usleep(2000);
+    id_make(b, sizeof(b), 'j');
+    cr_expect_eq(strlen(a), 30, "%s", a);
+    cr_expect(strncmp(a, "j_", 2) == 0, "%s", a);
+    cr_expect_lt(strcmp(a, b), 0, "ids do not sort by creation: %s %s", a, b);
+    cr_expect(id_valid(a, 'j', 64));
+    cr_expect(!id_valid(a, 'w', 64), "a job id taken for a workspace's");
+    cr_expect(!id_valid("j_", 'j', 64));
+    cr_expect(!id_valid("j_ABC", 'j', 64), "upper case");
+    cr_expect(!id_valid("j_../x", 'j', 64));
+    cr_expect(!id_valid("j_0123", 'j', 6), "the length bound");
+    cr_expect(id_valid("w_0123", 'w', 7));
 }
