@@ -4,7 +4,6 @@
  */
 #include "sha256.h"
 
-#include <stdint.h>
 #include <string.h>
 
 static const uint32_t k[64] = {
@@ -53,31 +52,64 @@ block(uint32_t h[8], const unsigned char *p)
 }
 
 void
-sha256_digest_hex(const void *data, size_t n, char hex[SHA256_HEX_LEN + 1])
+sha256_init(struct sha256 *s)
+{
+    static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+
+    memset(s, 0, sizeof(*s));
+    memcpy(s->h, iv, sizeof(iv));
+}
+
+void
+sha256_update(struct sha256 *s, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+
+    s->n += len;
+    if (s->used) {
+        size_t take = len < 64 - s->used ? len : 64 - s->used;
+        memcpy(s->buf + s->used, p, take);
+        s->used += take;
+        p += take;
+        len -= take;
+        if (s->used < 64)
+            return;
+        block(s->h, s->buf);
+        s->used = 0;
+    }
+    for (; len >= 64; p += 64, len -= 64)
+        block(s->h, p);
+    memcpy(s->buf, p, len);
+    s->used = len;
+}
+
+void
+sha256_hex_final(struct sha256 *s, char hex[SHA256_HEX_LEN + 1])
 {
     static const char digits[] = "0123456789abcdef";
-    uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-    const unsigned char *p = data;
-    unsigned char tail[128] = {0};
-    size_t rest = n % 64, tail_len = rest < 56 ? 64 : 128;
-    uint64_t bits = (uint64_t)n * 8;
+    unsigned char pad[72] = {0x80};
+    size_t padlen = (s->used < 56 ? 56 : 120) - s->used;
+    uint64_t bits = s->n * 8;
 
-    for (size_t i = 0; i + 64 <= n; i += 64)
-        block(h, p + i);
-    /* The last partial block, the 0x80 marker, zeros, and the length in bits (big-endian). */
-    if (rest)
-        memcpy(tail, p + n - rest, rest);
-    tail[rest] = 0x80;
+    /* The 0x80 marker, zeros, and the length in bits (big-endian). */
     for (unsigned i = 0; i < 8; i++)
-        tail[tail_len - 1 - i] = (unsigned char)(bits >> (8 * i));
-    block(h, tail);
-    if (tail_len == 128)
-        block(h, tail + 64);
+        pad[padlen + i] = (unsigned char)(bits >> (56 - 8 * i));
+    sha256_update(s, pad, padlen + 8);
     for (unsigned i = 0; i < 32; i++) {
-        unsigned char b = (unsigned char)(h[i / 4] >> (24 - 8 * (i % 4)));
+        unsigned char b = (unsigned char)(s->h[i / 4] >> (24 - 8 * (i % 4)));
         hex[2 * i] = digits[b >> 4];
         hex[2 * i + 1] = digits[b & 15];
     }
     hex[SHA256_HEX_LEN] = '\0';
+}
+
+void
+sha256_digest_hex(const void *data, size_t n, char hex[SHA256_HEX_LEN + 1])
+{
+    struct sha256 s;
+
+    sha256_init(&s);
+    sha256_update(&s, data, n);
+    sha256_hex_final(&s, hex);
 }

@@ -96,20 +96,10 @@ void daemon_write_config(struct daemon *d, const char *extra);
 /* VmRSS of a process in KiB (from /proc/<pid>/status), -1 when unreadable. */
 long proc_rss_kb(pid_t pid);
 
-/* ---- SHA-256 (FIPS 180-4), to compare large bodies without holding them ---- */
+/* ---- SHA-256: the daemon's (daemon/sha256.h), to compare large bodies without holding them ----
+ */
 
-struct sha256 {
-    unsigned int h[8];
-    unsigned long long n; /* bytes hashed */
-    unsigned char buf[64];
-    size_t used;
-};
-void sha256_init(struct sha256 *s);
-void sha256_update(struct sha256 *s, const void *data, size_t len);
-/* Finishes and writes 64 lower-case hex digits and a NUL. */
-void sha256_hex_final(struct sha256 *s, char hex[65]);
-/* sha256 of one buffer as hex. */
-void sha256_hex(const void *data, size_t len, char hex[65]);
+#include "sha256.h"
 
 /* ---- jobs ---- */
 

@@ -420,7 +420,7 @@ Test(cli, cp_both_ways_with_a_binary_file)
     }
     snprintf(src, sizeof(src), "%s/blob.bin", d.dir);
     write_file(src, data, len);
-    sha256_hex(data, len, h1);
+    sha256_digest_hex(data, len, h1);
     free(data);
 
     struct result r = CLI("ws", "create");
@@ -448,7 +448,7 @@ Test(cli, cp_both_ways_with_a_binary_file)
         back = malloc(len);
         cr_assert(back && fread(back, 1, len, f) == len);
         fclose(f);
-        sha256_hex(back, len, h2);
+        sha256_digest_hex(back, len, h2);
         free(back);
     }
     cr_assert_str_eq(h1, h2);

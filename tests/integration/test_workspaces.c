@@ -776,7 +776,7 @@ Test(workspaces, upload_run_download)
     job_ok(job);
     cr_expect_str_eq(jstr(job, "workspace"), id, "%s", jdump(job));
     cr_expect_str_eq(out, "done\n");
-    sha256_hex(data, N, hex);
+    sha256_digest_hex(data, N, hex);
     snprintf(shaline, sizeof(shaline), "%s\n", hex);
     expect_content(id, "in.sha", shaline);
     for (size_t i = 0; i < N; i++)
